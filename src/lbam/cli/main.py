@@ -1,0 +1,72 @@
+"""Entry point of the ``lbam`` console command.
+
+Each sub-command lives in its own module under ``lbam.cli`` and exposes three names:
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Command modules import
+torch and other heavy packages inside ``run`` so that ``lbam --help`` stays fast.
+
+Errors a user can fix are raised as :class:`lbam.errors.LbamError` anywhere in the package; they are
+printed here as one line and the process exits with status 2. Set ``LBAM_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from lbam import __version__
+from lbam.errors import LbamError
+
+COMMANDS = {
+    "inpaint": "lbam.cli.inpaint",
+    "demo": "lbam.cli.demo",
+    "convert": "lbam.cli.convert",
+    "train": "lbam.cli.train",
+    "export": "lbam.cli.export",
+    "masks": "lbam.cli.masks",
+    "evaluate": "lbam.cli.evaluate",
+}
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lbam",
+        description="Image inpainting with Learnable Bidirectional Attention Maps (Xie et al., ICCV 2019).",
+    )
+    parser.add_argument("--version", action="version", version=f"lbam {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args._run(args) or 0)
+    except LbamError as error:
+        print(f"lbam: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("lbam: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug, not bad input: still one line unless debugging
+        if os.environ.get("LBAM_DEBUG"):
+            raise
+        print(
+            f"lbam: internal error: {type(error).__name__}: {error} (set LBAM_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR

@@ -1,0 +1,14 @@
+"""Generators (LBAM, PConv), the two-column critic, and loading/saving of weights."""
+
+from lbam.model.lbam import LBAMConfig, LBAMGenerator, asymmetric_gaussian, mask_update
+from lbam.model.loading import build_generator, load_model, save_model
+
+__all__ = [
+    "LBAMConfig",
+    "LBAMGenerator",
+    "asymmetric_gaussian",
+    "build_generator",
+    "load_model",
+    "mask_update",
+    "save_model",
+]

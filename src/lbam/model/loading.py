@@ -1,0 +1,196 @@
+"""Build, save and load generators: our safetensors files, the authors' ``.pth``, packaged names.
+
+Our weight file is a safetensors file whose metadata holds ``format = "lbam"``, the generator's
+config (``architecture``, ``variant``, ``width``, ...) as JSON, and ``source`` (where the weights
+came from). Nothing is ever unpickled: foreign ``.pth`` files go through
+``torch.load(weights_only=True)``.
+
+Names resolve in this order: an existing path; a model packaged inside ``lbam/weights``; a file
+``<name>.safetensors`` or ``<name>.pth`` in the cache folder (``$LBAM_HOME``, default
+``~/.cache/lbam``). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from lbam.errors import LbamError
+from lbam.model.lbam import LBAMGenerator
+from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
+from lbam.utils.files import atomic_path
+
+FORMAT = "lbam"
+DEFAULT_MODEL = "lbam-compact"
+
+# Known names: packaged files ship in lbam/weights; the authors' releases must be placed in the cache.
+KNOWN_MODELS = {
+    "lbam-compact": "a compact LBAM trained by this project, shipped inside the package",
+    "lbam-psv": "the authors' Paris StreetView generator (LBAM_Pytorch release)",
+    "lbam-places2": "the authors' Places2 generator (LBAM_Pytorch release)",
+}
+
+
+def build_generator(architecture: str = "lbam", **config: object) -> nn.Module:
+    """A freshly initialised generator of the given architecture (``lbam`` or ``pconv``)."""
+    if architecture == "lbam":
+        return LBAMGenerator(**config)
+    if architecture == "pconv":
+        from lbam.model.pconv import PConvUNet
+
+        return PConvUNet(**config)
+    raise LbamError(f"unknown architecture {architecture!r}; known: lbam, pconv")
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half: bool = False) -> Path:
+    """Write the generator's weights and config to a safetensors file, atomically.
+
+    Args:
+        model: a generator with a ``config`` dataclass (LBAMGenerator, PConvUNet); DDP/compiled
+            wrappers are unwrapped.
+        path: output file, conventionally ``*.safetensors``.
+        source: free text stored in the metadata (e.g. the run and step it came from).
+        half: store floating-point tensors as float16 (halves the file; loads back as float32).
+    """
+    model = unwrap(model)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu").contiguous()
+        if half and tensor.is_floating_point():
+            tensor = tensor.half()
+        state[key] = tensor
+    metadata = {
+        "format": FORMAT,
+        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "source": source,
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+    return path
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare generator inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
+    """The file behind a path or a known model name; a clear error when there is none."""
+    candidate = Path(path_or_name).expanduser()
+    if candidate.is_file():
+        return candidate
+    name = str(path_or_name)
+    if name in KNOWN_MODELS:
+        packaged = resources.files("lbam") / "weights" / f"{name}.safetensors"
+        if packaged.is_file():
+            return Path(str(packaged))
+        for suffix in (".safetensors", ".pth"):
+            cached = cache_dir() / f"{name}{suffix}"
+            if cached.is_file():
+                return cached
+        raise LbamError(
+            f"model {name!r} ({KNOWN_MODELS[name]}) is not installed: put its file at "
+            f"{cache_dir() / (name + '.pth')} (or .safetensors), or pass a path"
+        )
+    if candidate.exists():
+        raise LbamError(f"model path is not a file: {candidate}")
+    raise LbamError(f"model not found: {name!r} is neither a file nor one of {', '.join(KNOWN_MODELS)}")
+
+
+def cache_dir() -> Path:
+    """Where named models are looked for: ``$LBAM_HOME`` or ``~/.cache/lbam``."""
+    return Path(os.environ.get("LBAM_HOME", Path.home() / ".cache" / "lbam")).expanduser()
+
+
+def load_model(
+    path_or_name: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """Load a generator in eval mode.
+
+    Args:
+        path_or_name: our ``.safetensors`` file, the authors' ``.pth`` state_dict, or a known name
+            (``lbam-compact``, ``lbam-psv``, ``lbam-places2``).
+        device: where to put the model.
+
+    Returns:
+        An ``nn.Module``: ``model(image (B,3,H,W) in [0,1], known_mask (B,1,H,W) with 1 = known)``
+        gives the raw output (B,3,H,W) in [0,1]; H and W multiples of ``model.size_multiple``.
+
+    Raises:
+        LbamError: missing file, unreadable file, or a checkpoint that is not an LBAM/PConv generator.
+    """
+    path = resolve_model_path(path_or_name)
+    model = _load_safetensors(path) if _is_safetensors(path) else _load_pth(path)
+    return model.to(device).eval()
+
+
+def _is_safetensors(path: Path) -> bool:
+    if path.suffix == ".safetensors":
+        return True
+    with open(path, "rb") as f:
+        head = f.read(16)
+    # safetensors starts with an 8-byte little-endian header length followed by '{'
+    return len(head) >= 9 and head[8:9] == b"{"
+
+
+def _load_safetensors(path: Path) -> nn.Module:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise LbamError(f"cannot read {path} as safetensors: {error}") from None
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise LbamError(f"{path} is a safetensors file but not an lbam generator (no lbam metadata)")
+    try:
+        config = json.loads(metadata["config"])
+    except json.JSONDecodeError:
+        raise LbamError(f"{path} has corrupt lbam metadata") from None
+    try:
+        model = build_generator(**config)
+    except (TypeError, ValueError) as error:
+        raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
+    _load_checked(model, state, path)
+    return model
+
+
+def _load_pth(path: Path) -> nn.Module:
+    state = read_pth_state_dict(path)
+    if not is_official_state_dict(state):
+        first = next(iter(state), "<empty>")
+        raise LbamError(
+            f"{path} is not an LBAM generator checkpoint (first key {first!r}); "
+            "expected the authors' LBAM_Pytorch state_dict or an lbam .safetensors file"
+        )
+    model, _ = convert_official_state_dict(state)
+    return model
+
+
+def _load_checked(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """load_state_dict with one-line errors naming the first bad key."""
+    expected = model.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise LbamError(f"{path}: missing key {key!r}")
+        if state[key].shape != tensor.shape:
+            raise LbamError(
+                f"{path}: key {key!r} has shape {list(state[key].shape)}, expected {list(tensor.shape)}"
+            )
+    for key in state:
+        if key not in expected:
+            raise LbamError(f"{path}: unexpected key {key!r}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
