@@ -1,0 +1,159 @@
+"""Generator reconstruction losses of LBAM: hole/valid L1, perceptual, style (and an optional SSIM term).
+
+Definitions (Xie et al. 2019, as in the authors' release; the same as Liu et al. 2018):
+
+- ``hole  = mean(|(1 - M) * (out - gt)|)`` and ``valid = mean(|M * (out - gt)|)``, both means over
+  *all* pixels and channels, so a small hole gives a small hole loss;
+- ``perceptual = sum_l L1(phi_l(out), phi_l(gt)) + L1(phi_l(comp), phi_l(gt))`` over VGG16 pool1..pool3;
+- ``style`` = the same sum on Gram matrices ``G = F F^T / (C * H * W)``;
+- ``ssim = 1 - mean SSIM(comp, gt)`` (not in the paper; for recipes without VGG);
+
+with ``M`` the known mask (1 = known pixel, 0 = hole), ``comp = out * (1 - M) + gt * M``, and
+``L1`` the mean absolute difference. The adversarial term lives in :mod:`lbam.losses.adversarial`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lbam.errors import LbamError
+from lbam.losses.vgg import VGG16Features
+
+
+@dataclass
+class LossWeights:
+    """Weights of the generator loss terms; the defaults are the paper's.
+
+    ``total = hole*L_hole + valid*L_valid + perceptual*L_perc + style*L_style + ssim*L_ssim``;
+    the trainer adds ``adversarial * L_adv``. ``gradient_penalty`` weighs the critic's WGAN-GP term.
+    """
+
+    hole: float = 6.0
+    valid: float = 1.0
+    perceptual: float = 0.01
+    style: float = 120.0
+    adversarial: float = 0.1
+    gradient_penalty: float = 10.0
+    ssim: float = 0.0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise LbamError(f"loss weight {field.name!r} must be a number, got {value!r}")
+            if not value >= 0:  # also rejects NaN
+                raise LbamError(f"loss weight {field.name!r} must be >= 0, got {value!r}")
+            setattr(self, field.name, float(value))
+
+
+def composite(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
+    """``output`` in the holes, ``target`` elsewhere. known_mask (B, 1|3, H, W): 1 = known, 0 = hole."""
+    return output * (1 - known_mask) + target * known_mask
+
+
+def hole_l1(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
+    """Mean over all pixels and channels of ``|(1 - known_mask) * (output - target)|``; scalar."""
+    return torch.mean(torch.abs((1 - known_mask) * (output - target)))
+
+
+def valid_l1(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
+    """Mean over all pixels and channels of ``|known_mask * (output - target)|``; scalar."""
+    return torch.mean(torch.abs(known_mask * (output - target)))
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrix ``F F^T / (C * H * W)`` of features (B, C, H, W) -> (B, C, C).
+
+    Computed in float32 with autocast off: under mixed precision the sum over H*W overflows fp16.
+    """
+    b, c, h, w = features.shape
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        flat = features.float().reshape(b, c, h * w)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def perceptual_loss(out_feats: list[Tensor], comp_feats: list[Tensor], gt_feats: list[Tensor]) -> Tensor:
+    """``sum_l L1(out_l, gt_l) + L1(comp_l, gt_l)`` over matching feature lists; scalar."""
+    total = out_feats[0].new_zeros((), dtype=torch.float32)
+    for out_f, comp_f, gt_f in zip(out_feats, comp_feats, gt_feats, strict=True):
+        total = total + F.l1_loss(out_f, gt_f).float() + F.l1_loss(comp_f, gt_f).float()
+    return total
+
+
+def style_loss(out_feats: list[Tensor], comp_feats: list[Tensor], gt_feats: list[Tensor]) -> Tensor:
+    """``sum_l L1(G(out_l), G(gt_l)) + L1(G(comp_l), G(gt_l))`` with :func:`gram_matrix`; scalar."""
+    total = out_feats[0].new_zeros((), dtype=torch.float32)
+    for out_f, comp_f, gt_f in zip(out_feats, comp_feats, gt_feats, strict=True):
+        gt_gram = gram_matrix(gt_f)
+        total = total + F.l1_loss(gram_matrix(out_f), gt_gram) + F.l1_loss(gram_matrix(comp_f), gt_gram)
+    return total
+
+
+def _load_ssim() -> Callable[..., Tensor]:
+    # Imported on demand: lbam.evaluation may itself import lbam.losses (LPIPS uses the VGG here).
+    try:
+        from lbam.evaluation.metrics import ssim
+    except ImportError as error:
+        raise LbamError(f"the ssim loss term needs lbam.evaluation.metrics.ssim ({error})") from error
+    return ssim
+
+
+class InpaintingLoss(nn.Module):
+    """The weighted generator reconstruction loss (everything but the adversarial term).
+
+    Args:
+        weights: the term weights; None means the paper's defaults.
+        vgg: frozen VGG16 features (``pool1..pool3`` for the paper's losses, see
+            :func:`lbam.losses.vgg.load_vgg16`). Required when the perceptual or style weight is
+            non-zero; otherwise it may be None and VGG is never run.
+
+    ``forward(output, target, known_mask)``: output = the generator's raw output (B, 3, H, W) in
+    [0, 1], not composited; target = ground truth (B, 3, H, W) in [0, 1]; known_mask
+    (B, 1, H, W) or (B, 3, H, W), 1 = known pixel, 0 = hole. Returns a dict of scalar tensors:
+    the unweighted terms ``"hole"``, ``"valid"``, and ``"perceptual"``, ``"style"``, ``"ssim"``
+    when their weight is non-zero, plus ``"total"`` = their weighted sum.
+    """
+
+    def __init__(self, weights: LossWeights | None = None, vgg: VGG16Features | None = None) -> None:
+        super().__init__()
+        self.weights = weights if weights is not None else LossWeights()
+        needs_vgg = self.weights.perceptual > 0 or self.weights.style > 0
+        if needs_vgg and vgg is None:
+            raise LbamError(
+                f"the perceptual ({self.weights.perceptual}) and style ({self.weights.style}) loss weights "
+                "need VGG16 features; load them with load_vgg16 or set both weights to 0"
+            )
+        self.vgg = vgg if needs_vgg else None
+        self._ssim = _load_ssim() if self.weights.ssim > 0 else None
+
+    def forward(self, output: Tensor, target: Tensor, known_mask: Tensor) -> dict[str, Tensor]:
+        if output.shape != target.shape:
+            raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ")
+        known_mask = known_mask.to(output.dtype)
+        comp = composite(output, target, known_mask)
+        terms = {
+            "hole": hole_l1(output, target, known_mask),
+            "valid": valid_l1(output, target, known_mask),
+        }
+        if self.vgg is not None:
+            # One pass for output and composite; the target needs no graph.
+            out_and_comp = self.vgg(torch.cat([output, comp]))
+            out_feats = [f[: output.shape[0]] for f in out_and_comp]
+            comp_feats = [f[output.shape[0] :] for f in out_and_comp]
+            with torch.no_grad():
+                gt_feats = self.vgg(target)
+            if self.weights.perceptual > 0:
+                terms["perceptual"] = perceptual_loss(out_feats, comp_feats, gt_feats)
+            if self.weights.style > 0:
+                terms["style"] = style_loss(out_feats, comp_feats, gt_feats)
+        if self._ssim is not None:
+            with torch.autocast(device_type=output.device.type, enabled=False):
+                terms["ssim"] = 1 - self._ssim(comp.float(), target.float(), data_range=1.0).mean()
+        terms["total"] = sum(getattr(self.weights, name) * value for name, value in terms.items())
+        return terms

@@ -1,0 +1,99 @@
+"""The two-column critic of LBAM (Xie et al. 2019), trained as a WGAN-GP critic.
+
+One column looks at the known region (``image * known_mask``), the other at the filled region
+(``image * (1 - known_mask)``); their final features are concatenated and fused into one score
+per sample. There is no sigmoid: the score is a Wasserstein critic value (see
+:mod:`lbam.losses.adversarial`).
+
+Normalisation: the paper's critic has batch norm after every column conv but the first
+(``norm="batch"``, the default). The WGAN-GP paper advises against batch norm in the critic,
+because the gradient penalty is defined per sample and batch statistics mix samples; ``"none"``
+and ``"instance"`` (affine instance norm, as the WGAN-GP paper suggests instead) are offered.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+COLUMN_CHANNELS = (64, 128, 256, 512, 512, 512)
+NORMS = ("batch", "none", "instance")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.Identity()
+
+
+class DownBlock(nn.Module):
+    """4x4 stride-2 conv (with bias), optional normalisation, LeakyReLU 0.2; halves H and W."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
+        self.norm = _norm(norm, out_channels)
+        self.activation = nn.LeakyReLU(0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.norm(self.conv(x)))
+
+
+def column(width: float, norm: str) -> nn.Sequential:
+    """Six :class:`DownBlock` s, 3 -> 64 -> 128 -> 256 -> 512 -> 512 -> 512 channels times ``width``."""
+    channels = [3, *(max(1, round(c * width)) for c in COLUMN_CHANNELS)]
+    return nn.Sequential(
+        *(DownBlock(channels[i], channels[i + 1], norm if i > 0 else "none") for i in range(6))
+    )
+
+
+class TwoColumnDiscriminator(nn.Module):
+    """LBAM's two-column critic.
+
+    Args:
+        width: multiplies every channel count (1.0 = the paper's 64..512).
+        norm: ``"batch"`` (paper), ``"none"`` or ``"instance"``; never on the first conv.
+
+    ``forward(image, known_mask) -> scores``:
+        image: (B, 3, H, W) in [0, 1] (ground truth, output or composite).
+        known_mask: (B, 1, H, W) or (B, 3, H, W), 1 = known pixel, 0 = hole.
+        H and W: multiples of 64 (:attr:`size_multiple`), at least 128.
+        scores: (B,) unbounded floats, higher = more real.
+
+    At 256 px the columns end at 4x4 and the fusing 4x4 conv (no padding) gives exactly one value,
+    as in the paper. Larger inputs give a map of values, which is averaged. At 128 px the columns
+    end at 2x2, which is zero-padded to 4x4 first (generally: each side is padded up to 4).
+    """
+
+    size_multiple = 64
+    min_size = 128
+
+    def __init__(self, width: float = 1.0, norm: str = "batch") -> None:
+        super().__init__()
+        if not width > 0:
+            raise ValueError(f"width must be positive, got {width}")
+        if norm not in NORMS:
+            raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.width = float(width)
+        self.norm = norm
+        self.known_column = column(width, norm)
+        self.hole_column = column(width, norm)
+        features = 2 * max(1, round(COLUMN_CHANNELS[-1] * width))
+        self.fusion = nn.Conv2d(features, 1, kernel_size=4)
+
+    def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
+        height, width = image.shape[-2:]
+        if height % self.size_multiple or width % self.size_multiple or min(height, width) < self.min_size:
+            raise ValueError(
+                f"the critic needs H and W to be multiples of {self.size_multiple} and at least "
+                f"{self.min_size}, got {height}x{width}"
+            )
+        known_mask = known_mask.to(image.dtype)
+        x = torch.cat((self.known_column(image * known_mask), self.hole_column(image * (1 - known_mask))), 1)
+        pad_h, pad_w = max(0, 4 - x.shape[-2]), max(0, 4 - x.shape[-1])
+        if pad_h or pad_w:
+            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return self.fusion(x).mean(dim=(1, 2, 3))

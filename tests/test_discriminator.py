@@ -1,0 +1,102 @@
+"""Two-column critic: shapes, widths, normalisation options, the two columns, and WGAN-GP through it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lbam.losses.adversarial import critic_loss, gradient_penalty
+from lbam.model.discriminator import TwoColumnDiscriminator
+
+
+def inputs(batch: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    known = (torch.rand(batch, 1, height, width, generator=g) > 0.3).float()
+    return torch.rand(batch, 3, height, width, generator=g), known
+
+
+@pytest.mark.parametrize(("height", "width"), [(128, 128), (256, 256), (128, 256), (192, 320)])
+def test_one_score_per_sample(height: int, width: int) -> None:
+    critic = TwoColumnDiscriminator(width=0.0625)
+    scores = critic(*inputs(2, height, width))
+    assert scores.shape == (2,) and torch.isfinite(scores).all()
+
+
+def test_paper_layout_at_256() -> None:
+    critic = TwoColumnDiscriminator(width=0.125, norm="none")
+    image, known = inputs(1, 256, 256)
+    column_out = critic.known_column(image)
+    assert column_out.shape == (1, 64, 4, 4)  # 512 * 0.125 channels, 4x4: the fusion conv's size
+    assert critic.fusion.kernel_size == (4, 4) and critic.fusion.padding == (0, 0)
+    fused = torch.cat((critic.known_column(image * known), critic.hole_column(image * (1 - known))), 1)
+    torch.testing.assert_close(critic(image, known), critic.fusion(fused).view(1))
+
+
+@pytest.mark.parametrize(
+    ("width", "channels"), [(1.0, [64, 128, 256, 512, 512, 512]), (0.25, [16, 32, 64, 128, 128, 128])]
+)
+def test_width_scales_channels(width: float, channels: list[int]) -> None:
+    critic = TwoColumnDiscriminator(width=width)
+    for column in (critic.known_column, critic.hole_column):
+        assert [block.conv.out_channels for block in column] == channels
+        assert all(block.conv.kernel_size == (4, 4) and block.conv.stride == (2, 2) for block in column)
+        assert all(block.conv.bias is not None for block in column)
+    assert critic.fusion.in_channels == 2 * channels[-1] and critic.fusion.out_channels == 1
+
+
+@pytest.mark.parametrize(
+    ("norm", "kind"), [("batch", nn.BatchNorm2d), ("instance", nn.InstanceNorm2d), ("none", nn.Identity)]
+)
+def test_norm_after_all_but_first(norm: str, kind: type) -> None:
+    critic = TwoColumnDiscriminator(width=0.0625, norm=norm)
+    norms = [block.norm for block in critic.known_column]
+    assert isinstance(norms[0], nn.Identity)
+    assert all(isinstance(n, kind) for n in norms[1:])
+    assert critic(*inputs(2, 128, 128)).shape == (2,)
+
+
+def test_default_is_paper_batch_norm() -> None:
+    assert isinstance(TwoColumnDiscriminator().known_column[1].norm, nn.BatchNorm2d)
+
+
+def test_columns_see_their_own_region() -> None:
+    critic = TwoColumnDiscriminator(width=0.0625).eval()
+    image, known = inputs(1, 128, 128)
+    other = torch.rand(1, 3, 128, 128)
+    # Changing the hole content changes only what the hole column sees.
+    changed = image * known + other * (1 - known)
+    assert torch.equal(critic.known_column(image * known), critic.known_column(changed * known))
+    assert not torch.equal(critic(image, known), critic(changed, known))
+
+
+def test_no_sigmoid_scores_unbounded() -> None:
+    critic = TwoColumnDiscriminator(width=0.0625, norm="none")
+    with torch.no_grad():
+        critic.fusion.bias.fill_(5.0)
+    assert (critic(*inputs(2, 128, 128)) > 1.5).all()
+
+
+def test_rejects_bad_sizes_and_options() -> None:
+    critic = TwoColumnDiscriminator(width=0.0625)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        critic(*inputs(1, 128, 100))
+    with pytest.raises(ValueError, match="at least 128"):
+        critic(*inputs(1, 64, 128))
+    with pytest.raises(ValueError, match="'group'"):
+        TwoColumnDiscriminator(norm="group")
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_wgan_gp_step_trains_critic(norm: str) -> None:
+    torch.manual_seed(0)
+    critic = TwoColumnDiscriminator(width=0.0625, norm=norm)
+    real, known = inputs(2, 128, 128, seed=1)
+    fake = torch.rand(2, 3, 128, 128)
+    loss = critic_loss(critic(real, known), critic(fake, known)) + 10 * gradient_penalty(
+        critic, real, fake, known
+    )
+    loss.backward()
+    grads = [p.grad for p in critic.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert critic.fusion.weight.grad.abs().sum() > 0
