@@ -1,0 +1,278 @@
+"""The image-folder dataset: photos cut into training crops, each paired with a random hole mask.
+
+Training items follow the paper: resize to ``load_size`` x ``load_size`` (bicubic, aspect ignored),
+a random ``crop_size`` square crop, a random horizontal flip, and a mask from the mask generator.
+Everything random about item ``i`` in epoch ``e`` comes from ``numpy.random.default_rng((seed, e, i))``
+and nothing else, so an item is the same whichever DataLoader worker builds it, and a resumed run
+sees the very same crops and masks. Validation items (``train=False``) are fixed: a centre crop
+and a mask drawn from ``default_rng((seed, i))``, the same in every epoch.
+
+Damaged files never stop an epoch: files whose header cannot be read are dropped (and reported)
+when the dataset is built; a file that still fails to decode later is logged once and replaced by
+the next readable file in the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+from lbam.data.masks.base import MaskGenerator
+from lbam.errors import LbamError
+
+LOG = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+RESIZE_MODES = ("square", "shorter_side")
+# Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """Image files under ``root``: recursive, .jpg/.jpeg/.png/.webp in any letter case, sorted.
+
+    Hidden files (names starting with ``.``, such as macOS ``._x.jpg`` forks) are ignored.
+
+    Raises:
+        LbamError: ``root`` is not a folder or holds no images.
+    """
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise LbamError(f"image folder not found: {str(folder)!r}")
+    files = []
+    seen = set()
+    for dirpath, dirnames, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop
+            dirnames.clear()
+            continue
+        seen.add(real)
+        files.extend(
+            Path(dirpath) / name
+            for name in names
+            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+        )
+    if not files:
+        raise LbamError(f"image folder {str(folder)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(files)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels; raises DECODE_ERRORS."""
+    with Image.open(path) as image:
+        return image.size
+
+
+def load_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
+    """Decode ``path`` as 8-bit RGB with its EXIF orientation applied; raises DECODE_ERRORS.
+
+    ``draft_size`` lets JPEG decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) as long as both
+    sides stay at least ``draft_size``; the image is resized below that size afterwards anyway.
+    """
+    with Image.open(path) as image:
+        if draft_size is not None and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I;16") or image.mode == "I":
+            # 16-bit grey: Pillow's RGB conversion would clip instead of scaling
+            values = np.asarray(image, dtype=np.float64) / 257.0
+            image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8))
+        return image.convert("RGB")
+
+
+class InpaintingDataset(Dataset):
+    """Photos from a folder as ``{"image", "known_mask"}`` items for training or validation.
+
+    Args:
+        root: image folder (searched recursively, see :func:`find_images`) or a list of image files.
+        mask_generator: ``generator((H, W), rng) -> known_mask`` (see :mod:`lbam.data.masks`).
+        crop_size: side S of the square crops.
+        load_size: resize target before cropping (the paper: 350); None keeps the original size.
+        train: True: random crop + flip, masks per (seed, epoch, index); False: the fixed
+            validation set (centre crop, masks per (seed, index)).
+        seed: base of every random draw.
+        resize_mode: "square" (the paper: load_size x load_size, aspect ignored) or "shorter_side"
+            (aspect kept, shorter side = load_size).
+        jpeg_draft: let JPEG decoding downscale by powers of two first (much faster for large photos).
+
+    Items: ``{"image": FloatTensor (3, S, S) in [0, 1] RGB, "known_mask": FloatTensor (1, S, S),
+    1 = known, 0 = hole}``.
+
+    Attributes:
+        files: the usable image files, in item order.
+        skipped_files: files dropped at construction (unreadable header, or smaller than the crop
+            when ``load_size`` is None).
+        failed_loads: decode failures met in ``__getitem__`` by this process.
+
+    Raises:
+        LbamError: no images, no mask generator, bad sizes, ``crop_size > load_size``, or no file
+            readable and large enough.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | Sequence[str | os.PathLike],
+        mask_generator: MaskGenerator,
+        crop_size: int = 256,
+        load_size: int | None = 350,
+        train: bool = True,
+        seed: int = 0,
+        resize_mode: str = "square",
+        jpeg_draft: bool = True,
+    ) -> None:
+        if mask_generator is None or not callable(mask_generator):
+            raise LbamError("no mask generator given: configure at least one mask kind")
+        if resize_mode not in RESIZE_MODES:
+            raise LbamError(f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+        if int(crop_size) < 1 or (load_size is not None and int(load_size) < 1):
+            raise LbamError(f"crop_size and load_size must be positive, got {crop_size} and {load_size}")
+        if load_size is not None and int(crop_size) > int(load_size):
+            raise LbamError(f"crop_size ({crop_size}) is larger than load_size ({load_size})")
+        if int(seed) < 0:
+            raise LbamError(f"seed must be >= 0, got {seed}")
+        self.mask_generator = mask_generator
+        self.crop_size = int(crop_size)
+        self.load_size = None if load_size is None else int(load_size)
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.resize_mode = resize_mode
+        self.jpeg_draft = bool(jpeg_draft)
+        self.epoch = 0
+        self.failed_loads = 0
+        self._bad: set[int] = set()
+
+        if isinstance(root, (str, os.PathLike)):
+            self.root = str(root)
+            candidates = find_images(root)
+        else:
+            self.root = "<file list>"
+            candidates = [Path(p) for p in root]
+            if not candidates:
+                raise LbamError("the list of image files is empty")
+        self.files, self.skipped_files = self._check_files(candidates)
+
+    def _check_files(self, candidates: list[Path]) -> tuple[list[Path], list[Path]]:
+        """Read every header (threads: this is I/O); keep readable files big enough to crop."""
+
+        def probe(path: Path) -> str | tuple[int, int]:
+            try:
+                return image_size(path)
+            except DECODE_ERRORS as error:
+                return f"{type(error).__name__}: {error}"
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(probe, candidates))
+        files, unreadable, small = [], [], []
+        for path, result in zip(candidates, results, strict=True):
+            if isinstance(result, str):
+                unreadable.append(path)
+                LOG.info("unreadable image %s (%s)", path, result)
+            elif self.load_size is None and min(result) < self.crop_size:
+                small.append(path)
+            else:
+                files.append(path)
+        _report(unreadable, len(candidates), self.root, "unreadable")
+        _report(small, len(candidates), self.root, f"smaller than crop_size {self.crop_size}")
+        if not files:
+            if small:
+                raise LbamError(
+                    f"crop_size {self.crop_size} is larger than every image in {self.root!r}; "
+                    "lower crop_size or set a load_size"
+                )
+            raise LbamError(f"no readable image in {self.root!r} ({len(unreadable)} unreadable files)")
+        return files, unreadable + small
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose crops and masks training items show (ignored for validation).
+
+        DataLoader workers hold copies of the dataset: call this before creating the epoch's
+        iterator, and do not use ``persistent_workers=True`` (those copies would keep the old epoch).
+        """
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self.files):
+            raise IndexError(f"item {index} out of range for {len(self.files)} images")
+        if self.train:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+        else:
+            rng = np.random.default_rng((self.seed, index))
+        image = self._load_first_readable(index)
+        pixels = self._crop_and_flip(image, rng)
+        known_mask = self.mask_generator((self.crop_size, self.crop_size), rng)
+        return {
+            "image": torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0),
+            "known_mask": torch.from_numpy(np.ascontiguousarray(known_mask, dtype=np.float32))[None],
+        }
+
+    def _load_first_readable(self, index: int) -> Image.Image:
+        """Image ``index`` resized for cropping, or the next readable file after it in the list."""
+        for offset in range(len(self.files)):
+            candidate = (index + offset) % len(self.files)
+            if candidate in self._bad:
+                continue
+            try:
+                return self._load(self.files[candidate])
+            except DECODE_ERRORS as error:
+                self._bad.add(candidate)
+                self.failed_loads += 1
+                LOG.warning(
+                    "cannot decode %s (%s); using the next readable image", self.files[candidate], error
+                )
+        raise LbamError(f"no image in {self.root!r} could be decoded")
+
+    def _load(self, path: Path) -> Image.Image:
+        """Decode and resize one image per ``load_size`` / ``resize_mode``."""
+        if self.load_size is None:
+            return load_rgb(path)
+        # both modes need both sides >= load_size, which is what the JPEG draft guarantees
+        image = load_rgb(path, self.load_size if self.jpeg_draft else None)
+        if self.resize_mode == "square":
+            target = (self.load_size, self.load_size)
+        else:
+            scale = self.load_size / min(image.width, image.height)
+            target = (
+                max(self.load_size, round(image.width * scale)),
+                max(self.load_size, round(image.height * scale)),
+            )
+        return image.resize(target, Image.Resampling.BICUBIC)
+
+    def _crop_and_flip(self, image: Image.Image, rng: np.random.Generator) -> np.ndarray:
+        """A crop_size square as uint8 (S, S, 3): random crop + flip for training, centre crop else."""
+        size = self.crop_size
+        if image.width < size or image.height < size:  # the file changed since the dataset was built
+            image = image.resize((max(size, image.width), max(size, image.height)), Image.Resampling.BICUBIC)
+        pixels = np.asarray(image)
+        height, width = pixels.shape[:2]
+        if self.train:
+            top = int(rng.integers(0, height - size + 1))
+            left = int(rng.integers(0, width - size + 1))
+            flip = bool(rng.random() < 0.5)
+        else:
+            top, left, flip = (height - size) // 2, (width - size) // 2, False
+        pixels = pixels[top : top + size, left : left + size]
+        if flip:
+            pixels = pixels[:, ::-1]
+        return np.ascontiguousarray(pixels)
+
+
+def _report(files: list[Path], total: int, root: str, reason: str) -> None:
+    """One warning naming (up to ten of) the files skipped for ``reason``."""
+    if not files:
+        return
+    names = ", ".join(str(p) for p in files[:10]) + (
+        f" and {len(files) - 10} more" if len(files) > 10 else ""
+    )
+    LOG.warning("skipping %d of %d images in %s (%s): %s", len(files), total, root, reason, names)
