@@ -22,6 +22,7 @@ A checkpoint with batch-norm entries is the older layout and loads into the ``pa
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -166,9 +167,17 @@ def read_pth_state_dict(path: str | Path) -> dict[str, Tensor]:
         loaded = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise LbamError(f"checkpoint not found: {path}") from None
-    except Exception as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise LbamError(f"cannot read checkpoint {path}: {first_line}") from None
+    except IsADirectoryError:
+        raise LbamError(f"checkpoint is a folder, not a file: {path}") from None
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error):
+            raise LbamError(
+                f"cannot read checkpoint {path}: it holds Python objects other than tensors, "
+                "which lbam refuses to unpickle"
+            ) from None
+        raise LbamError(f"cannot read checkpoint {path}: not a PyTorch checkpoint") from None
+    except Exception:
+        raise LbamError(f"cannot read checkpoint {path}: not a PyTorch checkpoint") from None
     if isinstance(loaded, Mapping):
         for wrapper in ("state_dict", "model", "generator", "netG"):
             inner = loaded.get(wrapper)

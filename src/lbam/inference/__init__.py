@@ -1,0 +1,40 @@
+"""Inference: inpaint photos of any size and format with a generator.
+
+- :func:`inpaint` -- the public entry point (also ``lbam.inpaint``): a PIL image or array in, the same out.
+- :func:`inpaint_picture`, :class:`InpaintOptions`, :class:`InpaintReport` -- the core on decoded pixels.
+- :func:`inpaint_file`, :func:`inpaint_folder` -- files and folders (the ``lbam inpaint`` command).
+- :func:`read_image`, :func:`write_image`, :class:`Picture`, :func:`read_mask` -- image and mask files.
+"""
+
+from lbam.inference.batch import FileResult, FolderSummary, inpaint_file, inpaint_folder
+from lbam.inference.image_io import Picture, read_image, write_image
+from lbam.inference.masks import as_hole, prepare_hole, read_mask
+from lbam.inference.pipeline import (
+    DEFAULT_MODEL,
+    InpaintOptions,
+    InpaintReport,
+    get_model,
+    inpaint,
+    inpaint_picture,
+    resolve_device,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FileResult",
+    "FolderSummary",
+    "InpaintOptions",
+    "InpaintReport",
+    "Picture",
+    "as_hole",
+    "get_model",
+    "inpaint",
+    "inpaint_file",
+    "inpaint_folder",
+    "inpaint_picture",
+    "prepare_hole",
+    "read_image",
+    "read_mask",
+    "resolve_device",
+    "write_image",
+]

@@ -1,0 +1,239 @@
+"""Inpainting files: one photo, or a folder of photos paired with masks by file name.
+
+Inputs are never overwritten: an output path that is the photo or its mask is refused, and so is
+an output folder that is the photo or mask folder. Outputs are written atomically, so a failure
+leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+from tqdm import tqdm
+
+from lbam.errors import LbamError
+from lbam.inference.image_io import (
+    SUFFIX_FORMATS,
+    copy_file,
+    is_image_path,
+    output_format,
+    read_image,
+    write_image,
+)
+from lbam.inference.masks import prepare_hole, read_mask
+from lbam.inference.pipeline import InpaintOptions, InpaintReport, inpaint_picture
+
+# A mask named "<stem>_mask.<ext>" also pairs with the photo "<stem>.<ext>".
+MASK_SUFFIX = "_mask"
+
+
+@dataclasses.dataclass
+class FileResult:
+    """What happened to one photo: ``report`` is None when the mask had no hole and it was copied."""
+
+    image: Path
+    output: Path
+    width: int
+    height: int
+    report: InpaintReport | None
+    notes: list[str]
+    seconds: float
+
+    def summary(self) -> str:
+        """One line for the user."""
+        size = f"{self.width}x{self.height}"
+        if self.report is None:
+            return f"mask has no hole: wrote an unchanged copy of {self.image} ({size}) to {self.output}"
+        r = self.report
+        passes = f", {r.model_calls} window{'s' * (r.model_calls != 1)}" if r.strategy == "crop" else ""
+        return (
+            f"inpainted {self.image} ({size}, hole {100 * r.hole_fraction:.1f}%, "
+            f"strategy {r.strategy}{passes}) in {self.seconds:.2f} s -> {self.output}"
+        )
+
+
+@dataclasses.dataclass
+class FolderSummary:
+    """The outcome of a folder run: results, failures (photo, reason) and masks no photo used."""
+
+    results: list[FileResult]
+    failures: list[tuple[Path, str]]
+    unused_masks: list[Path]
+    seconds: float
+
+
+def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
+    """LbamError if ``output`` is (or links to) one of the input files."""
+    for source in inputs:
+        same = output.resolve() == source.resolve()
+        if not same and output.exists() and source.exists():
+            same = os.path.samefile(output, source)
+        if same:
+            raise LbamError(f"output {output} is the input file {source}: refusing to overwrite an input")
+
+
+def inpaint_file(
+    image_path: str | os.PathLike,
+    mask_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    get_model: Callable[[], nn.Module],
+    options: InpaintOptions | None = None,
+    jpeg_quality: int = 95,
+) -> FileResult:
+    """Inpaint one photo file with one mask file (white = hole) and write the result.
+
+    Every check (paths, decoding, mask size, mask covering everything) happens before the model is
+    asked for, through ``get_model()``, so bad input fails fast. A mask with no hole writes a copy
+    of the photo (byte for byte when the output format is the photo's own).
+
+    Raises:
+        LbamError: missing/unreadable files, mask size mismatch, all-hole mask, output = an input.
+    """
+    options = options or InpaintOptions()
+    start = time.perf_counter()
+    image_path, mask_path, output_path = Path(image_path), Path(mask_path), Path(output_path)
+    fmt = output_format(output_path)
+    refuse_overwriting_inputs(output_path, [image_path, mask_path])
+    picture = read_image(image_path)
+    hole = prepare_hole(
+        read_mask(mask_path),
+        (picture.height, picture.width),
+        invert=options.invert_mask,
+        dilate=options.dilate,
+        resize=options.resize_mask,
+        name=f"mask {mask_path}",
+    )
+    if not hole.any():
+        if picture.format == fmt:
+            copy_file(image_path, output_path)
+            notes = []
+        else:
+            notes = write_image(picture, output_path, jpeg_quality)
+        seconds = time.perf_counter() - start
+        return FileResult(image_path, output_path, picture.width, picture.height, None, notes, seconds)
+    result, report = inpaint_picture(picture, hole, get_model(), options)
+    notes = write_image(result, output_path, jpeg_quality)
+    seconds = time.perf_counter() - start
+    return FileResult(image_path, output_path, picture.width, picture.height, report, notes, seconds)
+
+
+@dataclasses.dataclass
+class Job:
+    """One photo of a folder run; ``problem`` says why it cannot be done (no mask, ...)."""
+
+    image: Path
+    mask: Path | None
+    output: Path
+    problem: str | None = None
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (by suffix), sorted by name, hidden files skipped."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+    )
+
+
+def plan_folder(
+    images_dir: Path, masks: Path, out_dir: Path, ext: str | None = None
+) -> tuple[list[Job], list[Path]]:
+    """Pair every photo of ``images_dir`` with its mask and output path.
+
+    ``masks`` is either one mask file for every photo, or a folder where the mask of ``a.jpg`` is
+    ``a.<any image suffix>`` or ``a_mask.<suffix>`` (only the latter when it is the photo folder).
+    Outputs are ``out_dir/<stem><ext>``, ``ext`` defaulting to each photo's own suffix.
+
+    Returns:
+        The jobs, and the mask files no photo uses.
+    """
+    same_folder = masks.is_dir() and masks.resolve() == images_dir.resolve()
+    images = [p for p in list_images(images_dir) if not (same_folder and p.stem.endswith(MASK_SUFFIX))]
+    if not images:
+        raise LbamError(f"no images ({', '.join(sorted(SUFFIX_FORMATS))}) in {images_dir}")
+    masks_by_stem: dict[str, list[Path]] = defaultdict(list)
+    if masks.is_dir():
+        for mask in list_images(masks):
+            if not same_folder:
+                masks_by_stem[mask.stem].append(mask)
+            if mask.stem.endswith(MASK_SUFFIX):
+                masks_by_stem[mask.stem[: -len(MASK_SUFFIX)]].append(mask)
+    jobs, used, outputs = [], set(), {}
+    for image in images:
+        output = out_dir / (image.stem + (ext or image.suffix))
+        job = Job(image, masks, output)
+        if masks.is_dir():
+            candidates = masks_by_stem.get(image.stem, [])
+            used.update(candidates)
+            if not candidates:
+                job.problem = f"no mask named {image.stem}.* or {image.stem}{MASK_SUFFIX}.* in {masks}"
+            elif len(candidates) > 1:
+                job.problem = f"several masks match: {', '.join(p.name for p in candidates)}"
+            else:
+                job.mask = candidates[0]
+        if output in outputs:
+            job.problem = f"its output {output.name} would overwrite the result of {outputs[output].name}"
+        outputs.setdefault(output, image)
+        jobs.append(job)
+    all_masks = {m for ms in masks_by_stem.values() for m in ms}
+    return jobs, sorted(all_masks - used)
+
+
+def normalise_ext(ext: str | None) -> str | None:
+    """ ".png" from "png" or ".png"; LbamError for a suffix this package cannot write."""
+    if ext is None:
+        return None
+    ext = ext if ext.startswith(".") else f".{ext}"
+    output_format(Path(f"x{ext}"))
+    return ext.lower()
+
+
+def inpaint_folder(
+    images_dir: str | os.PathLike,
+    masks: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    get_model: Callable[[], nn.Module],
+    options: InpaintOptions | None = None,
+    ext: str | None = None,
+    jpeg_quality: int = 95,
+    progress: bool | None = None,
+) -> FolderSummary:
+    """Inpaint every photo of a folder (see :func:`plan_folder` for the pairing), going on after failures.
+
+    ``get_model`` is called once, before the first photo, so a bad model stops the run at once.
+    ``progress``: show a tqdm bar (None = only on a terminal).
+
+    Raises:
+        LbamError: missing folders, no photos, an output folder that is an input folder, a bad model.
+    """
+    start = time.perf_counter()
+    images_dir, masks, out_dir = Path(images_dir), Path(masks), Path(out_dir)
+    if not images_dir.is_dir():
+        raise LbamError(f"image folder not found: {images_dir}")
+    if not masks.exists():
+        raise LbamError(f"mask not found: {masks}")
+    for folder in (images_dir, masks):
+        if out_dir.resolve() == folder.resolve():
+            raise LbamError(f"output folder {out_dir} is the input folder {folder}: choose another one")
+    ext = normalise_ext(ext)
+    jobs, unused = plan_folder(images_dir, masks, out_dir, ext)
+    model = get_model()
+    results, failures = [], []
+    for job in tqdm(jobs, unit="image", disable=(not progress) if progress is not None else None):
+        if job.problem:
+            failures.append((job.image, job.problem))
+            continue
+        try:
+            results.append(
+                inpaint_file(job.image, job.mask, job.output, lambda: model, options, jpeg_quality)
+            )
+        except LbamError as error:
+            failures.append((job.image, str(error)))
+        except Exception as error:  # a bug or out of memory on one photo must not stop the others
+            failures.append((job.image, f"internal error: {type(error).__name__}: {error}"))
+    return FolderSummary(results, failures, unused, time.perf_counter() - start)

@@ -1,0 +1,152 @@
+"""Turning user masks (files, PIL images, arrays) into hole maps, and preparing them for a photo.
+
+Mask *files and arrays from users* mark the hole: white / non-zero / True = hole. This module
+returns boolean **hole** arrays (True = hole); the pipeline turns them into ``known_mask = ~hole``
+(1 = known) right before the model. How a mask is read, precisely:
+
+- bool values: True = hole.
+- Only the values 0 and 1 (any integer type): 1 = hole (a 0/1 label map looks black but is common).
+- Other integers: hole where the value is at least half the range: >= 128 for 8 bits, >= 32768 for
+  16 bits (uint16, Pillow "I;16"/"I"; other integer arrays count as 16-bit when their maximum is
+  above 255, else 8-bit). Floats: >= 0.5.
+- Several colour channels (RGB): the brightest channel decides, so a red or green stroke on black
+  marks a hole just like a white one.
+- With an alpha channel (LA, RGBA, palette with transparency): when the alpha varies, the alpha
+  alone is the mask, thresholded as above (opaque = hole, whatever the colour of the strokes: a mask
+  painted on a transparent layer); when it is constant (e.g. fully opaque) the colour channels decide.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from lbam.errors import LbamError
+from lbam.inference.image_io import apply_orientation, exif_orientation, open_pil
+
+
+def threshold_half(values: np.ndarray) -> np.ndarray:
+    """Hole map (bool) of single-channel mask values, thresholded at half their range (see module doc)."""
+    if values.dtype == bool:
+        return values.copy()
+    if np.issubdtype(values.dtype, np.floating):
+        return values >= 0.5
+    if not np.issubdtype(values.dtype, np.integer):
+        raise LbamError(f"mask values must be bool, integer or float, got {values.dtype}")
+    if values.size == 0:
+        return values.astype(bool)
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high <= 1:
+        return values > 0
+    if values.dtype == np.uint8:
+        return values >= 128
+    if values.dtype == np.uint16 or high > 255:
+        return values >= 32768
+    return values >= 128
+
+
+def hole_from_channels(array: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """Hole map (H, W) bool from mask pixels (H, W) or (H, W, C); the last channel is alpha if ``has_alpha``."""
+    if array.ndim == 2:
+        return threshold_half(array)
+    if has_alpha:
+        alpha = array[:, :, -1]
+        if alpha.size and alpha.min() != alpha.max():
+            return threshold_half(alpha)
+        array = array[:, :, :-1]
+    return threshold_half(array.max(axis=2))
+
+
+def hole_from_array(mask: np.ndarray) -> np.ndarray:
+    """Hole map (H, W) bool from an (H, W), (H, W, 1), (H, W, 2) grey+alpha, (H, W, 3) or (H, W, 4) array."""
+    if mask.ndim == 3 and mask.shape[2] in (1, 2, 3, 4):
+        return hole_from_channels(mask, has_alpha=mask.shape[2] in (2, 4))
+    if mask.ndim == 2:
+        return threshold_half(mask)
+    raise LbamError(f"mask array must be HxW or HxWxC with C in 1..4, got shape {mask.shape}")
+
+
+def hole_from_pil(mask: Image.Image) -> np.ndarray:
+    """Hole map (H, W) bool from a PIL mask image of any mode (see module doc)."""
+    mode = mask.mode
+    if mode == "P":
+        mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
+    elif mode == "PA":
+        mask = mask.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        mask = mask.convert("RGB")
+    elif mode in ("RGBa", "La"):
+        mask = mask.convert(mode.upper())
+    if mask.mode == "1":
+        return np.asarray(mask).astype(bool)
+    array = np.asarray(mask)
+    if array.ndim == 2:
+        return threshold_half(array)
+    return hole_from_channels(array, has_alpha=mask.mode in ("LA", "RGBA"))
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Hole map (H, W) bool (True = hole) from a mask file, with its EXIF orientation applied."""
+    image = open_pil(path, "mask")
+    hole = hole_from_pil(image)
+    return apply_orientation(hole, exif_orientation(image))
+
+
+def as_hole(mask: object) -> np.ndarray:
+    """Hole map (H, W) bool from a PIL image, a numpy array or a mask file path."""
+    if isinstance(mask, Image.Image):
+        return hole_from_pil(mask)
+    if isinstance(mask, np.ndarray):
+        return hole_from_array(mask)
+    if isinstance(mask, str | os.PathLike):
+        return read_mask(mask)
+    raise TypeError(f"mask must be a PIL image, a numpy array or a path, got {type(mask).__name__}")
+
+
+def dilate_hole(hole: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow the hole by ``pixels`` (Euclidean distance), e.g. to cover halos around removed objects."""
+    if pixels <= 0 or not hole.any():
+        return hole
+    # Distance from each known pixel to the nearest hole pixel: cost independent of ``pixels``.
+    known = (~hole).astype(np.uint8)
+    distance = cv2.distanceTransform(known, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return distance <= pixels
+
+
+def prepare_hole(
+    hole: np.ndarray,
+    size: tuple[int, int],
+    invert: bool = False,
+    dilate: int = 0,
+    resize: bool = False,
+    name: str = "mask",
+) -> np.ndarray:
+    """Fit a hole map (True = hole) to a photo of ``size`` = (height, width).
+
+    Inverts it if asked (for masks where white = keep), resizes it with nearest neighbour when
+    ``resize`` is set (otherwise a size mismatch is an error), then grows it by ``dilate`` pixels.
+
+    Raises:
+        LbamError: size mismatch without ``resize``; negative ``dilate``; a hole covering the whole
+            photo (nothing to condition on).
+    """
+    height, width = size
+    if dilate < 0:
+        raise LbamError(f"dilate must be >= 0 pixels, got {dilate}")
+    if invert:
+        hole = ~hole
+    if hole.shape != (height, width):
+        if not resize:
+            raise LbamError(
+                f"{name} is {hole.shape[1]}x{hole.shape[0]} but the image is {width}x{height} (WxH); "
+                "use --resize-mask (resize_mask=True) to stretch it"
+            )
+        hole = cv2.resize(hole.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    hole = dilate_hole(hole, dilate)
+    if hole.all():
+        grown = f" after dilating by {dilate} px" if dilate else ""
+        raise LbamError(f"{name} marks the whole image as hole{grown}: there is nothing to condition on")
+    return hole

@@ -1,0 +1,392 @@
+"""Inpainting photos of any size with a generator that only takes multiples of 128 pixels.
+
+For one region of a photo: the hole map (True = hole, from the user's mask) becomes
+``known_mask = 1 - hole``; the image is padded by reflection up to a multiple of
+``model.size_multiple``, run through the model, cropped back, and only the hole pixels of the photo
+are replaced, rounded into the photo's own integer type. Known pixels are never converted, so they
+come back bit-exact.
+
+Strategies for large photos (``max_size`` is the longer side one model pass may see):
+
+- ``full``: one pass on the whole photo, whatever its size.
+- ``crop``: one pass per hole region: the region's bounding box plus ``crop_margin`` pixels of
+  context, at least ``crop_min_size`` pixels, clipped to the photo; only that region's hole pixels
+  are pasted back. A window longer than ``max_size`` is downscaled like ``resize``. Memory is
+  bounded by the window size, not the photo size.
+- ``resize``: downscale the photo so its longer side is ``max_size``, run, upscale the output and
+  paste its hole pixels at full resolution.
+- ``auto`` (default): ``full`` when the longer side is at most ``max_size``, else ``crop``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from lbam.errors import LbamError
+from lbam.inference.image_io import (
+    Picture,
+    picture_from_array,
+    picture_from_pil,
+    picture_to_array,
+    picture_to_pil,
+)
+from lbam.inference.masks import as_hole, prepare_hole
+
+DEFAULT_MODEL = "lbam-compact"
+STRATEGIES = ("auto", "full", "crop", "resize")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+# A box or window in a photo: (top, bottom, left, right), half-open, in pixels.
+Box = tuple[int, int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class InpaintOptions:
+    """How to read the mask and how to cover a large photo (see the module doc for strategies).
+
+    Attributes:
+        invert_mask: the mask marks the pixels to keep instead of the hole.
+        dilate: grow the hole by this many pixels.
+        resize_mask: stretch a mask of another size to the photo (nearest neighbour) instead of failing.
+        strategy: "auto", "full", "crop" or "resize".
+        max_size: the longest side one model pass sees (auto/crop/resize).
+        crop_margin: context pixels around each hole region (crop).
+        crop_min_size: the smallest window side (crop).
+    """
+
+    invert_mask: bool = False
+    dilate: int = 0
+    resize_mask: bool = False
+    strategy: str = "auto"
+    max_size: int = 1024
+    crop_margin: int = 128
+    crop_min_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise LbamError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        if self.dilate < 0:
+            raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
+        if self.max_size < 1:
+            raise LbamError(f"max_size must be a positive number of pixels, got {self.max_size}")
+        if self.crop_margin < 0 or self.crop_min_size < 1:
+            raise LbamError(
+                f"crop_margin must be >= 0 and crop_min_size >= 1, got {self.crop_margin}, {self.crop_min_size}"
+            )
+
+
+@dataclasses.dataclass
+class InpaintReport:
+    """What :func:`inpaint_picture` did: the strategy used, the hole's share of the photo, model passes."""
+
+    strategy: str
+    hole_fraction: float
+    model_calls: int
+    seconds: float
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """A torch device from "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda[:N]" or "mps"."""
+    if isinstance(device, torch.device):
+        return device
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    name = str(device)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise LbamError(f"device {name!r} asked for but CUDA is not available here; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise LbamError(
+            "device 'mps' asked for but Apple MPS is not available here; use --device cpu or auto"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise LbamError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}") from None
+
+
+def get_model(
+    model: nn.Module | str | os.PathLike | None, device: str | torch.device | None = "auto"
+) -> nn.Module:
+    """The generator to run: a module as given (moved if ``device`` is explicit), or loaded from a path/name.
+
+    Modules are switched to eval mode. Loaded models are cached, so calling :func:`inpaint` in a loop
+    with a path loads the file once.
+    """
+    if isinstance(model, nn.Module):
+        if device is not None and device != "auto":
+            model = model.to(resolve_device(device))
+        return model.eval()
+    name = DEFAULT_MODEL if model is None else os.fspath(model)
+    path = Path(name)
+    stamp = path.stat().st_mtime_ns if path.is_file() else 0
+    return _load_cached(name, stamp, str(resolve_device(device)))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(name: str, stamp: int, device: str) -> nn.Module:
+    from lbam.model.loading import load_model
+
+    return load_model(name, device=device)
+
+
+def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def to_unit(color: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8/uint16 pixels, C = 1 or 3 -> (H, W, 3) float32 RGB in [0, 1]."""
+    image = color.astype(np.float32) / np.float32(np.iinfo(color.dtype).max)
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+
+
+def from_unit(output: np.ndarray, dtype: np.dtype, channels: int) -> np.ndarray:
+    """(..., 3) float RGB in [0, 1] -> (..., channels) integers of ``dtype``, rounded; grey by BT.601 luma."""
+    output = np.nan_to_num(output.astype(np.float32), nan=0.0)
+    if channels == 1:
+        output = (output @ LUMA_WEIGHTS)[..., None]
+    top = np.iinfo(dtype).max
+    return np.rint(np.clip(output, 0.0, 1.0) * top).astype(dtype)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (B, C, H, W) at the bottom and right up to multiples of ``multiple``, by reflection.
+
+    Reflection needs the pad to be smaller than the side, so small images are padded in several
+    reflections; a side of one pixel is padded by repetition.
+    """
+    height, width = x.shape[-2:]
+    target_h = -(-height // multiple) * multiple
+    target_w = -(-width // multiple) * multiple
+    while x.shape[-2] < target_h or x.shape[-1] < target_w:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = min(target_h - h, h - 1), min(target_w - w, w - 1)
+        if (h < target_h and pad_h == 0) or (w < target_w and pad_w == 0):
+            return F.pad(x, (0, target_w - w, 0, target_h - h), mode="replicate")
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    return x
+
+
+def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One model pass on a region of any size.
+
+    Args:
+        model: a generator, ``model(image (B,3,H,W) in [0,1], known_mask (B,1,H,W) 1 = known)``.
+        color: (H, W, C) uint8/uint16 pixels, C = 1 or 3.
+        hole: (H, W) bool, True = hole.
+
+    Returns:
+        (H, W, 3) float32: the raw model output in [0, 1], not composited.
+    """
+    height, width = hole.shape
+    known_mask = (~hole).astype(np.float32)
+    image = to_unit(color) * known_mask[..., None]  # hole contents never reach the model
+    device, dtype = _device_and_dtype(model)
+    image_t = torch.from_numpy(image).permute(2, 0, 1)[None].to(device, dtype)
+    known_t = torch.from_numpy(known_mask)[None, None].to(device, dtype)
+    multiple = int(getattr(model, "size_multiple", 1))
+    with torch.inference_mode():
+        output = model(pad_to_multiple(image_t, multiple), pad_to_multiple(known_t, multiple))
+    return output[0, :, :height, :width].permute(1, 2, 0).float().cpu().numpy()
+
+
+def predict(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None = None) -> np.ndarray:
+    """Raw model output (H, W, 3) float32 for a region, downscaled to ``max_size`` first if it is longer.
+
+    The small hole map keeps every low-resolution pixel that overlaps a hole, so no hole is lost.
+    """
+    height, width = hole.shape
+    scale = 1.0 if max_size is None else max_size / max(height, width)
+    if scale >= 1.0:
+        return run_model(model, color, hole)
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes are (W, H)
+    small_color = cv2.resize(color, small, interpolation=cv2.INTER_AREA).reshape(small[1], small[0], -1)
+    small_hole = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+    output = run_model(model, small_color, small_hole)
+    return cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def paste_holes(target: np.ndarray, hole: np.ndarray, output: np.ndarray) -> None:
+    """Write ``output`` (H, W, 3) float into ``target`` (H, W, C) integers, at hole pixels only, in place."""
+    target[hole] = from_unit(output[hole], target.dtype, target.shape[-1])
+
+
+def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One pass on the whole photo; returns new (H, W, C) pixels."""
+    result = color.copy()
+    paste_holes(result, hole, run_model(model, color, hole))
+    return result
+
+
+def inpaint_resized(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int) -> np.ndarray:
+    """One pass on the photo downscaled to ``max_size``; hole pixels filled from the upscaled output."""
+    result = color.copy()
+    paste_holes(result, hole, predict(model, color, hole, max_size))
+    return result
+
+
+def hole_boxes(hole: np.ndarray) -> list[Box]:
+    """Bounding boxes of the hole's connected regions, merged until no two boxes overlap or touch."""
+    boxes = _component_boxes(hole.astype(np.uint8))
+    while True:
+        # Drawing the boxes and labelling again merges overlapping ones, in time linear in pixels.
+        canvas = np.zeros(hole.shape, dtype=np.uint8)
+        for top, bottom, left, right in boxes:
+            canvas[top:bottom, left:right] = 1
+        merged = _component_boxes(canvas)
+        if len(merged) == len(boxes):
+            return merged
+        boxes = merged
+
+
+def _component_boxes(binary: np.ndarray) -> list[Box]:
+    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    return [(int(y), int(y + h), int(x), int(x + w)) for x, y, w, h, _ in stats[1:]]
+
+
+def crop_window(box: Box, shape: tuple[int, int], margin: int, min_size: int, multiple: int = 1) -> Box:
+    """The window around ``box``: ``margin`` pixels each side, at least ``min_size``, rounded up to
+    ``multiple`` (so the model needs no padding) and clipped to the photo of ``shape`` = (H, W)."""
+    top, bottom = _window_span(box[0], box[1], shape[0], margin, min_size, multiple)
+    left, right = _window_span(box[2], box[3], shape[1], margin, min_size, multiple)
+    return top, bottom, left, right
+
+
+def _window_span(
+    start: int, stop: int, length: int, margin: int, min_size: int, multiple: int
+) -> tuple[int, int]:
+    size = max(stop - start + 2 * margin, min_size)
+    size = min(-(-size // multiple) * multiple, length)
+    begin = (start + stop) // 2 - size // 2
+    begin = min(max(begin, 0), length - size)  # shift inside the photo rather than shrink
+    return begin, begin + size
+
+
+def inpaint_crops(
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, margin: int, min_size: int, max_size: int
+) -> tuple[np.ndarray, int]:
+    """One pass per hole region (see the module doc); returns new pixels and the number of passes."""
+    result = color.copy()
+    multiple = int(getattr(model, "size_multiple", 1))
+    boxes = hole_boxes(hole)
+    for box in boxes:
+        top, bottom, left, right = crop_window(box, hole.shape, margin, min_size, multiple)
+        window_hole = hole[top:bottom, left:right]
+        output = predict(model, color[top:bottom, left:right], window_hole, max_size)
+        # Paste only this box's hole pixels: holes of other boxes get their own, centred window.
+        own = np.zeros_like(window_hole)
+        rows = slice(box[0] - top, box[1] - top)
+        cols = slice(box[2] - left, box[3] - left)
+        own[rows, cols] = window_hole[rows, cols]
+        paste_holes(result[top:bottom, left:right], own, output)
+    return result, len(boxes)
+
+
+def choose_strategy(strategy: str, shape: tuple[int, int], max_size: int) -> str:
+    """The strategy to use for a photo of ``shape`` = (H, W): resolves "auto"."""
+    if strategy == "auto":
+        return "full" if max(shape) <= max_size else "crop"
+    return strategy
+
+
+def inpaint_picture(
+    picture: Picture, hole: np.ndarray, model: nn.Module, options: InpaintOptions | None = None
+) -> tuple[Picture, InpaintReport]:
+    """Inpaint a decoded photo whose hole map (H, W) bool (True = hole) is already prepared.
+
+    Returns the new picture (same dtype, channels and alpha; known pixels bit-exact) and a report.
+    """
+    options = options or InpaintOptions()
+    if hole.shape != (picture.height, picture.width):
+        raise LbamError(f"hole map is {hole.shape} but the picture is {(picture.height, picture.width)}")
+    start = time.perf_counter()
+    hole_fraction = float(hole.mean())
+    if not hole.any():
+        return picture.with_color(picture.color.copy()), InpaintReport("none", 0.0, 0, 0.0)
+    strategy = choose_strategy(options.strategy, hole.shape, options.max_size)
+    calls = 1
+    if strategy == "full":
+        color = inpaint_full(model, picture.color, hole)
+    elif strategy == "resize":
+        color = inpaint_resized(model, picture.color, hole, options.max_size)
+    else:
+        color, calls = inpaint_crops(
+            model, picture.color, hole, options.crop_margin, options.crop_min_size, options.max_size
+        )
+    seconds = time.perf_counter() - start
+    return picture.with_color(color), InpaintReport(strategy, hole_fraction, calls, seconds)
+
+
+def inpaint(
+    image: Image.Image | np.ndarray,
+    mask: Image.Image | np.ndarray | str | os.PathLike,
+    model: nn.Module | str | os.PathLike | None = None,
+    *,
+    invert_mask: bool = False,
+    dilate: int = 0,
+    resize_mask: bool = False,
+    strategy: str = "auto",
+    max_size: int = 1024,
+    crop_margin: int = 128,
+    crop_min_size: int = 512,
+    device: str | torch.device | None = "auto",
+) -> Image.Image | np.ndarray:
+    """Fill the holes of a photo.
+
+    Args:
+        image: a PIL image (any mode; palette images come back RGB/RGBA, "I" comes back "I;16") or an
+            (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8/uint16 array.
+        mask: PIL image, numpy array or mask file; white / non-zero / True = hole (thresholded at
+            half range; see :mod:`lbam.inference.masks` for every mode). Same size as the image
+            unless ``resize_mask``.
+        model: a generator module, a weights file, or a model name; None = "lbam-compact".
+        invert_mask: the mask marks the pixels to keep instead.
+        dilate: grow the hole by this many pixels.
+        resize_mask: stretch a mask of another size (nearest neighbour) instead of raising.
+        strategy, max_size, crop_margin, crop_min_size: how to cover large photos (module doc).
+        device: "auto" (CUDA, MPS, CPU), "cpu", "cuda", "mps"; a module given with "auto" stays put.
+
+    Returns:
+        The same type, size, mode/dtype as ``image``: hole pixels filled, every other pixel and the
+        alpha channel unchanged. A mask without a hole gives an unchanged copy.
+
+    Raises:
+        LbamError: a mask of another size, a mask that is all hole, unsupported pixel types, a model
+            that cannot be loaded.
+    """
+    options = InpaintOptions(invert_mask, dilate, resize_mask, strategy, max_size, crop_margin, crop_min_size)
+    if isinstance(image, Image.Image):
+        picture = picture_from_pil(image)
+    elif isinstance(image, np.ndarray):
+        picture = picture_from_array(image)
+    else:
+        raise TypeError(f"image must be a PIL image or a numpy array, got {type(image).__name__}")
+    hole = prepare_hole(
+        as_hole(mask), (picture.height, picture.width), invert_mask, dilate, resize_mask, name="mask"
+    )
+    if not hole.any():
+        return image.copy()
+    result, _ = inpaint_picture(picture, hole, get_model(model, device), options)
+    if isinstance(image, Image.Image):
+        return picture_to_pil(result)
+    return picture_to_array(result, image.ndim)

@@ -1,0 +1,105 @@
+"""The crop strategy: hole regions, windows, and bounded memory on a large photo."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lbam
+from lbam.inference.pipeline import crop_window, hole_boxes
+from lbam.model.lbam import LBAMGenerator
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LBAMGenerator(width=0.0625).eval()
+
+
+class Recorder(nn.Module):
+    """Wraps a generator and records the (H, W) of every input it sees."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.size_multiple = inner.size_multiple
+        self.shapes = []
+
+    def forward(self, image, known_mask):
+        self.shapes.append(tuple(image.shape[-2:]))
+        return self.inner(image, known_mask)
+
+
+def test_hole_boxes_merges_overlapping_boxes_only():
+    hole = np.zeros((100, 100), dtype=bool)
+    hole[10:20, 10:40] = True  # an L shape made of two strokes: one region
+    hole[10:50, 10:15] = True
+    hole[40:45, 30:35] = True  # inside the L's bounding box but not connected: merged into it
+    hole[80:90, 80:95] = True  # far away: its own box
+    assert sorted(hole_boxes(hole)) == [(10, 50, 10, 40), (80, 90, 80, 95)]
+
+
+def test_hole_boxes_merges_chains_of_overlaps():
+    hole = np.zeros((60, 60), dtype=bool)
+    hole[0:10, 0:2] = hole[0:2, 0:10] = True  # box (0,10,0,10) from an L
+    hole[8:20, 8:9] = True  # overlaps the first box
+    hole[18:19, 8:30] = True  # connected to the previous one
+    hole[50:55, 50:55] = True
+    assert sorted(hole_boxes(hole)) == [(0, 20, 0, 30), (50, 55, 50, 55)]
+
+
+@pytest.mark.parametrize(
+    "box", [(0, 5, 0, 5), (500, 520, 700, 760), (990, 1000, 1490, 1500), (0, 1000, 10, 20)]
+)
+def test_crop_window_contains_box_plus_margin_and_is_clipped(box):
+    shape = (1000, 1500)
+    top, bottom, left, right = crop_window(box, shape, margin=64, min_size=256, multiple=128)
+    assert 0 <= top <= box[0] and box[1] <= bottom <= shape[0]
+    assert 0 <= left <= box[2] and box[3] <= right <= shape[1]
+    assert right - left >= 256 and (right - left) % 128 == 0
+    assert bottom - top >= 256 and ((bottom - top) % 128 == 0 or bottom - top == shape[0])
+    if box[0] >= 64 and box[1] <= shape[0] - 64:
+        assert top <= box[0] - 64 and bottom >= box[1] + 64
+
+
+def test_large_photo_runs_in_small_windows_and_keeps_known_pixels(model):
+    height, width = 3000, 4000
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    hole = np.zeros((height, width), dtype=bool)
+    hole[100:130, 200:260] = True  # near a corner
+    hole[1500:1540, 2000:2010] = True  # in the middle
+    hole[2950:3000, 3900:4000] = True  # touching two borders
+    recorder = Recorder(model)
+    result = lbam.inpaint(image, hole, recorder)  # auto: longer side 4000 > 1024 -> crop
+    assert len(recorder.shapes) == 3
+    for shape in recorder.shapes:
+        assert max(shape) <= 512  # 512-px windows on a 4000x3000 photo
+    assert result.shape == image.shape and result.dtype == np.uint8
+    known = ~hole
+    assert np.array_equal(result[known], image[known])
+    assert (result[hole] != image[hole]).mean() > 0.9
+
+
+def test_crop_windows_larger_than_max_size_are_downscaled(model):
+    image = np.random.default_rng(1).integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    hole = np.zeros((600, 900), dtype=bool)
+    hole[100:500, 100:800] = True  # one big region: its window is the whole photo
+    hole[580:590, 10:20] = True
+    recorder = Recorder(model)
+    result = lbam.inpaint(
+        image, hole, recorder, strategy="crop", max_size=256, crop_margin=32, crop_min_size=128
+    )
+    assert len(recorder.shapes) == 2
+    assert all(max(shape) <= 256 for shape in recorder.shapes)
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    assert (result[hole] != image[hole]).mean() > 0.9
+
+
+def test_crop_and_full_agree_where_the_window_sees_the_whole_context(model):
+    image = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    hole = np.zeros((256, 256), dtype=bool)
+    hole[100:120, 100:130] = True
+    full = lbam.inpaint(image, hole, model, strategy="full")
+    crop = lbam.inpaint(image, hole, model, strategy="crop", crop_min_size=256)  # window = photo
+    np.testing.assert_array_equal(crop, full)

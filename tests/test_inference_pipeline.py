@@ -1,0 +1,282 @@
+"""lbam.inpaint and the pad / run / crop / composite core, on a tiny random LBAM."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+import lbam
+from lbam.errors import LbamError
+from lbam.inference import pipeline
+from lbam.inference.pipeline import pad_to_multiple, resolve_device
+from lbam.model.lbam import LBAMGenerator
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LBAMGenerator(width=0.0625).eval()
+
+
+class Recorder(nn.Module):
+    """Wraps a generator and records the (H, W) of every input it sees."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.size_multiple = inner.size_multiple
+        self.shapes = []
+
+    def forward(self, image, known_mask):
+        self.shapes.append(tuple(image.shape[-2:]))
+        return self.inner(image, known_mask)
+
+
+def random_image(height, width, channels=3, dtype=np.uint8, seed=0):
+    top = np.iinfo(dtype).max
+    return np.random.default_rng(seed).integers(0, top + 1, (height, width, channels), dtype=dtype)
+
+
+def expected_hole_values(model, image, hole):
+    """The hole pixels as the method defines them, computed without the pipeline: pad by reflection
+    to 128 multiples, run, crop, round to the image's integer type."""
+    height, width = hole.shape
+    top = np.iinfo(image.dtype).max
+    known = torch.from_numpy((~hole).astype(np.float32))[None, None]
+    x = torch.from_numpy(image.astype(np.float32) / top).permute(2, 0, 1)[None] * known
+    pad = (0, -width % 128, 0, -height % 128)
+    with torch.no_grad():
+        out = model(F.pad(x, pad, mode="reflect"), F.pad(known, pad, mode="reflect"))
+    out = out[0, :, :height, :width].permute(1, 2, 0).numpy()
+    return np.rint(np.clip(out, 0, 1) * top).astype(image.dtype)[hole]
+
+
+def test_numpy_odd_size_known_pixels_bit_exact_and_holes_from_model(model):
+    image = random_image(333, 517)
+    hole = np.zeros((333, 517), dtype=bool)
+    hole[100:160, 200:290] = True
+    result = lbam.inpaint(image, hole, model)
+    assert isinstance(result, np.ndarray)
+    assert result.shape == image.shape and result.dtype == np.uint8
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    expected = expected_hole_values(model, image, hole)
+    assert np.abs(result[hole].astype(int) - expected.astype(int)).max() <= 1  # float rounding only
+    assert (result[hole] != image[hole]).mean() > 0.9
+
+
+def test_pil_rgb_round_trip(model):
+    image = Image.fromarray(random_image(120, 90))
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (10, 20, 40, 60))  # white = hole
+    result = lbam.inpaint(image, mask, model)
+    assert isinstance(result, Image.Image)
+    assert result.mode == "RGB" and result.size == image.size
+    before, after = np.asarray(image), np.asarray(result)
+    hole = np.asarray(mask) > 0
+    np.testing.assert_array_equal(after[~hole], before[~hole])
+    assert (after[hole] != before[hole]).any()
+
+
+def test_sixteen_bit_array_stays_sixteen_bit_and_exact(model):
+    image = random_image(150, 140, dtype=np.uint16)
+    hole = np.zeros((150, 140), dtype=np.uint16)
+    hole[30:70, 40:90] = 65535
+    result = lbam.inpaint(image, hole, model)
+    assert result.dtype == np.uint16 and result.shape == image.shape
+    known = hole == 0
+    np.testing.assert_array_equal(result[known], image[known])
+    expected = expected_hole_values(model, image, ~known)
+    assert np.abs(result[~known].astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_hole_touching_every_border(model):
+    image = random_image(140, 200)
+    hole = np.zeros((140, 200), dtype=bool)
+    hole[:10, :] = True  # top edge
+    hole[:, -7:] = True  # right edge
+    hole[-5:, :30] = True  # bottom-left corner
+    result = lbam.inpaint(image, hole, model)
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    expected = expected_hole_values(model, image, hole)
+    assert np.abs(result[hole].astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_grayscale_stays_grayscale(model):
+    grey = random_image(100, 130, channels=1)[:, :, 0]
+    hole = np.zeros(grey.shape, dtype=bool)
+    hole[20:50, 30:80] = True
+    result = lbam.inpaint(Image.fromarray(grey), Image.fromarray(hole), model)
+    assert result.mode == "L" and result.size == (130, 100)
+    out = np.asarray(result)
+    np.testing.assert_array_equal(out[~hole], grey[~hole])
+    # grey output is the BT.601 luma of the model's RGB output
+    rgb = expected_hole_values(model, np.repeat(grey[:, :, None], 3, axis=2), hole).astype(float)
+    luma = np.rint(rgb @ np.array([0.299, 0.587, 0.114]))
+    assert np.abs(out[hole] - luma).max() <= 1
+
+    array_result = lbam.inpaint(grey, hole, model)  # (H, W) arrays come back (H, W)
+    assert array_result.shape == grey.shape
+
+
+def test_rgba_alpha_returned_as_it_was(model):
+    rgba = random_image(90, 110, channels=4)
+    hole = np.zeros((90, 110), dtype=bool)
+    hole[40:60, 50:90] = True
+    result = lbam.inpaint(Image.fromarray(rgba, "RGBA"), hole, model)
+    assert result.mode == "RGBA"
+    out = np.asarray(result)
+    np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])
+    np.testing.assert_array_equal(out[~hole], rgba[~hole])
+    assert (out[hole][:, :3] != rgba[hole][:, :3]).any()
+
+    array_out = lbam.inpaint(rgba, hole, model)
+    assert array_out.shape == (90, 110, 4)
+    np.testing.assert_array_equal(array_out[:, :, 3], rgba[:, :, 3])
+
+
+def test_palette_image_comes_back_rgb_with_known_colours(model):
+    rgb = Image.fromarray(random_image(64, 64))
+    palette = rgb.quantize(colors=16)
+    hole = np.zeros((64, 64), dtype=bool)
+    hole[10:20, 10:30] = True
+    result = lbam.inpaint(palette, hole, model)
+    assert result.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(result)[~hole], np.asarray(palette.convert("RGB"))[~hole])
+
+
+def test_dilate_grows_the_hole(model):
+    image = random_image(128, 128)
+    hole = np.zeros((128, 128), dtype=bool)
+    hole[60:68, 60:68] = True
+    plain = lbam.inpaint(image, hole, model)
+    grown = lbam.inpaint(image, hole, model, dilate=4)
+    changed = (grown != image).any(axis=2)
+    yy, xx = np.mgrid[:128, :128]
+    # every changed pixel lies within 4 px of the original hole (Chebyshev bound of the disc)
+    assert changed[(yy < 56) | (yy >= 72) | (xx < 56) | (xx >= 72)].sum() == 0
+    assert changed.sum() > (plain != image).any(axis=2).sum()
+    assert changed[57, 64] and changed[64, 70]  # 3 and 3 px outside the hole: inside the disc
+
+
+def test_invert_mask(model):
+    image = random_image(100, 100)
+    keep = np.zeros((100, 100), dtype=bool)
+    keep[:, :70] = True  # with invert_mask, True marks the pixels to keep
+    result = lbam.inpaint(image, keep, model, invert_mask=True)
+    np.testing.assert_array_equal(result[:, :70], image[:, :70])
+    assert (result[:, 70:] != image[:, 70:]).any()
+
+
+def test_mask_without_hole_returns_unchanged_copy(model):
+    image = random_image(50, 60)
+    result = lbam.inpaint(image, np.zeros((50, 60), dtype=np.uint8), model)
+    np.testing.assert_array_equal(result, image)
+    assert result is not image
+
+
+def test_all_hole_mask_is_an_error(model):
+    with pytest.raises(LbamError, match="whole image"):
+        lbam.inpaint(random_image(40, 40), np.full((40, 40), 255, dtype=np.uint8), model)
+
+
+def test_mask_size_mismatch_is_an_error_unless_resized(model):
+    image = random_image(80, 120)
+    mask = np.zeros((40, 60), dtype=np.uint8)
+    mask[10:20, 10:20] = 255
+    with pytest.raises(LbamError, match="60x40 but the image is 120x80"):
+        lbam.inpaint(image, mask, model)
+    result = lbam.inpaint(image, mask, model, resize_mask=True)
+    hole = np.zeros((80, 120), dtype=bool)
+    hole[20:40, 20:40] = True  # nearest-neighbour stretch by 2
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    assert (result[hole] != image[hole]).any()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (1, 200), (129, 2), (128, 256)])
+def test_tiny_and_exact_sizes(model, size):
+    image = random_image(*size)
+    hole = np.zeros(size, dtype=bool)
+    hole[0, 0] = True
+    if hole.size > 1:
+        result = lbam.inpaint(image, hole, model)
+        assert result.shape == image.shape
+        np.testing.assert_array_equal(result[~hole], image[~hole])
+    else:
+        with pytest.raises(LbamError):
+            lbam.inpaint(image, hole, model)
+
+
+def test_pad_to_multiple_reflects_and_keeps_the_image():
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(2, 3, 5, 7)
+    padded = pad_to_multiple(x, 4)
+    assert padded.shape == (2, 3, 8, 8)
+    torch.testing.assert_close(padded[..., :5, :7], x)
+    torch.testing.assert_close(padded, F.pad(x, (0, 1, 0, 3), mode="reflect"))
+    big = pad_to_multiple(x, 128)  # pad far larger than the image: several reflections
+    assert big.shape == (2, 3, 128, 128)
+    torch.testing.assert_close(big[..., :5, :7], x)
+    assert pad_to_multiple(x[..., :1, :], 8).shape == (2, 3, 8, 8)  # one row: replicate
+    assert pad_to_multiple(x, 1) is x
+
+
+def test_resize_strategy_runs_small_and_pastes_at_full_resolution(model):
+    image = random_image(300, 420)
+    hole = np.zeros((300, 420), dtype=bool)
+    hole[100:140, 200:260] = True
+    recorder = Recorder(model)
+    result = lbam.inpaint(image, hole, recorder, strategy="resize", max_size=128)
+    assert recorder.shapes == [(128, 128)]  # 420 -> 128 wide, 300 -> 91 -> padded to 128
+    assert result.shape == image.shape
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    assert (result[hole] != image[hole]).mean() > 0.9
+
+
+def test_auto_strategy_is_full_for_small_photos(model):
+    recorder = Recorder(model)
+    hole = np.zeros((200, 300), dtype=bool)
+    hole[5:10, 5:10] = True
+    lbam.inpaint(random_image(200, 300), hole, recorder)
+    assert recorder.shapes == [(256, 384)]
+
+
+def test_default_model_name_and_cached_loading(monkeypatch, model, tmp_path):
+    loads = []
+
+    def fake_load(name, device="cpu"):
+        loads.append((name, str(device)))
+        return model
+
+    monkeypatch.setattr("lbam.model.loading.load_model", fake_load)
+    pipeline._load_cached.cache_clear()
+    image, hole = random_image(32, 32), np.eye(32, dtype=bool)
+    lbam.inpaint(image, hole, device="cpu")
+    lbam.inpaint(image, hole, device="cpu")
+    assert loads == [("lbam-compact", "cpu")]  # default name, loaded once
+    pipeline._load_cached.cache_clear()
+
+
+def test_missing_model_file_is_a_clear_error():
+    with pytest.raises(LbamError, match="no-such-model"):
+        lbam.inpaint(random_image(32, 32), np.eye(32, dtype=bool), "no-such-model.safetensors", device="cpu")
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(LbamError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_bad_options_are_errors(model):
+    image, hole = random_image(32, 32), np.eye(32, dtype=bool)
+    with pytest.raises(LbamError, match="strategy"):
+        lbam.inpaint(image, hole, model, strategy="tiles")
+    with pytest.raises(LbamError, match="dilate"):
+        lbam.inpaint(image, hole, model, dilate=-1)
+    with pytest.raises(LbamError, match="uint8 or uint16"):
+        lbam.inpaint(image.astype(np.float32), hole, model)
+    with pytest.raises(TypeError):
+        lbam.inpaint(image.tolist(), hole, model)
