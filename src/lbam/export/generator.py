@@ -1,0 +1,81 @@
+"""Export the generator of a training run to a weight file that ``lbam.load_model`` reads.
+
+lbam export runs/first model.safetensors                 # the best checkpoint (else the latest)
+lbam export runs/first model.safetensors --checkpoint 4000 --fp16
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lbam.config import from_dict
+from lbam.errors import LbamError
+from lbam.training import checkpoint as ckpt
+from lbam.training.config import ModelConfig
+
+
+def generator_from_run(
+    run_dir: str | os.PathLike, which: str | int | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The generator of a run's checkpoint, in eval mode, and that checkpoint's ``meta.json``.
+
+    Args:
+        run_dir: a folder written by ``lbam train``.
+        which: ``"best"``, ``"latest"``, a step number, or None for the best checkpoint when the
+            run has one and the latest otherwise.
+
+    Raises:
+        LbamError: no such run or checkpoint, a corrupt checkpoint, or weights that do not fit the
+            model the checkpoint's config describes.
+    """
+    from lbam.model.loading import build_generator
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LbamError(f"run folder not found: {run_dir}")
+    if which is None:
+        which = ckpt.BEST_NAME if (run_dir / "checkpoints" / ckpt.BEST_NAME).is_dir() else "latest"
+    directory = ckpt.find_checkpoint(run_dir, which)
+    state, meta = ckpt.load_generator_state(directory)
+    model_config = from_dict(ModelConfig, meta.get("config", {}).get("model", {}), "model")
+    try:
+        model = build_generator(model_config.architecture, **model_config.generator_kwargs())
+    except (TypeError, ValueError) as error:
+        raise LbamError(
+            f"checkpoint {directory} describes a generator this lbam cannot build: {error}"
+        ) from None
+    ckpt.load_module_state(model, state, f"checkpoint {directory}")
+    meta["checkpoint_dir"] = str(directory)
+    return model.eval(), meta
+
+
+def export_generator(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    which: str | int | None = None,
+    half: bool = False,
+) -> Path:
+    """Write the generator of a run's checkpoint to ``out`` (safetensors, via ``save_model``).
+
+    The file's ``source`` metadata names the run folder, the checkpoint, its step and, when known,
+    its validation PSNR/SSIM. ``half`` stores float16 weights (half the size; loads as float32).
+    """
+    from lbam.model.loading import save_model
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise LbamError(f"export writes a .safetensors file, got {out}")
+    if out.resolve().is_relative_to(Path(run_dir).resolve() / "checkpoints"):
+        raise LbamError(f"refusing to write into the run's checkpoints folder: {out}")
+    model, meta = generator_from_run(run_dir, which)
+    source = f"lbam train run {Path(run_dir).resolve()}, checkpoint {Path(meta['checkpoint_dir']).name}, step {meta['step']}"
+    metrics = meta.get("metrics") or {}
+    if "psnr" in metrics:
+        source += f", validation PSNR {metrics['psnr']:.3f} dB"
+    if "ssim" in metrics:
+        source += f", SSIM {metrics['ssim']:.4f}"
+    return save_model(model, out, source=source, half=half)

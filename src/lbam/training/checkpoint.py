@@ -1,0 +1,405 @@
+"""Training checkpoints: one folder per checkpoint, written atomically, no pickle anywhere.
+
+Layout under ``RUN_DIR/checkpoints``::
+
+    step_00000400/state.safetensors   generator.*, critic.*, g_optim.*, d_optim.*, rng.* tensors
+    step_00000400/meta.json           step, config, optimiser hyper-parameters, scaler and RNG state
+    best/                             the same, for the best validation PSNR so far
+    latest                            text file naming the newest step_* folder
+
+A checkpoint folder is written under a temporary name in the same parent and renamed into place,
+so a crash leaves either the old checkpoint or the new one, never half of one. ``meta.json``
+records the byte size of ``state.safetensors``; together with safetensors' own header check
+this turns a truncated or swapped file into a clear :class:`LbamError` on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from lbam.errors import LbamError
+from lbam.utils.files import atomic_write_text
+
+FORMAT = "lbam-train-checkpoint"
+VERSION = 1
+STATE_FILE = "state.safetensors"
+META_FILE = "meta.json"
+LATEST_FILE = "latest"
+BEST_NAME = "best"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+@dataclass
+class TrainingState:
+    """Everything needed to continue a run exactly where it stopped.
+
+    Model and optimiser states are ordinary ``state_dict()`` values; ``critic`` and ``d_optimizer``
+    are None when the run has no critic. ``scalers`` holds the GradScaler states (plain numbers),
+    ``rng`` the output of :func:`capture_rng_state`, ``config`` the resolved config as plain data.
+    """
+
+    step: int
+    config: dict[str, Any]
+    generator: dict[str, Tensor]
+    g_optimizer: dict[str, Any]
+    critic: dict[str, Tensor] | None = None
+    d_optimizer: dict[str, Any] | None = None
+    scalers: dict[str, Any] = field(default_factory=dict)
+    rng: dict[str, Any] = field(default_factory=dict)
+    best_psnr: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # validation results at this step
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def save_checkpoint(root: str | os.PathLike, name: str, state: TrainingState) -> Path:
+    """Write ``state`` to ``root/name`` atomically (replacing an older folder of that name)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, Tensor] = {}
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": state.step,
+        "config": state.config,
+        "best_psnr": state.best_psnr,
+        "metrics": state.metrics,
+        "scalers": state.scalers,
+        "has_critic": state.critic is not None,
+    }
+    _add_tensors(tensors, "generator.", state.generator)
+    meta["g_optimizer"] = _flatten_optimizer(state.g_optimizer, "g_optim.", tensors)
+    if state.critic is not None:
+        _add_tensors(tensors, "critic.", state.critic)
+    if state.d_optimizer is not None:
+        meta["d_optimizer"] = _flatten_optimizer(state.d_optimizer, "d_optim.", tensors)
+    meta["rng"] = _flatten_rng(state.rng, tensors)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp", dir=root))
+    try:
+        save_file(tensors, str(tmp / STATE_FILE), metadata={"format": FORMAT})
+        meta["state_bytes"] = (tmp / STATE_FILE).stat().st_size
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        _fsync_dir_files(tmp)
+        _replace_dir(tmp, root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root / name
+
+
+def load_checkpoint(directory: str | os.PathLike) -> TrainingState:
+    """Read a checkpoint folder written by :func:`save_checkpoint`.
+
+    Raises:
+        LbamError: a missing, truncated or foreign checkpoint, naming the folder and the problem.
+    """
+    directory = Path(directory)
+    meta_path, state_path = directory / META_FILE, directory / STATE_FILE
+    if not meta_path.is_file() or not state_path.is_file():
+        raise LbamError(f"not a training checkpoint (needs {META_FILE} and {STATE_FILE}): {directory}")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LbamError(f"corrupt checkpoint {meta_path}: {error}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LbamError(f"{meta_path} is not an lbam training checkpoint")
+    if meta.get("version") != VERSION:
+        raise LbamError(
+            f"{meta_path} has checkpoint version {meta.get('version')}, this lbam reads {VERSION}"
+        )
+    size = state_path.stat().st_size
+    if size != meta.get("state_bytes"):
+        raise LbamError(
+            f"corrupt checkpoint {state_path}: {size} bytes, expected {meta.get('state_bytes')} (truncated?)"
+        )
+    try:
+        tensors = load_file(str(state_path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise LbamError(f"corrupt checkpoint {state_path}: {error}") from None
+    try:
+        return TrainingState(
+            step=int(meta["step"]),
+            config=meta["config"],
+            generator=_take(tensors, "generator."),
+            g_optimizer=_unflatten_optimizer(meta["g_optimizer"], tensors),
+            critic=_take(tensors, "critic.") if meta["has_critic"] else None,
+            d_optimizer=_unflatten_optimizer(meta["d_optimizer"], tensors) if "d_optimizer" in meta else None,
+            scalers=meta.get("scalers", {}),
+            rng=_unflatten_rng(meta["rng"], tensors),
+            best_psnr=meta.get("best_psnr"),
+            metrics=meta.get("metrics", {}),
+        )
+    except KeyError as error:
+        raise LbamError(f"corrupt checkpoint {directory}: missing entry {error}") from None
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    """The ``meta.json`` of a checkpoint folder (cheap: no tensors are read)."""
+    path = Path(directory) / META_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LbamError(f"not a training checkpoint (no {META_FILE}): {directory}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LbamError(f"corrupt checkpoint {path}: {error}") from None
+
+
+def write_latest(root: str | os.PathLike, name: str) -> None:
+    atomic_write_text(Path(root) / LATEST_FILE, name + "\n")
+
+
+def step_checkpoints(root: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, folder)`` for every ``step_*`` checkpoint under ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = _STEP_DIR.match(path.name)
+        if match and path.is_dir():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def find_checkpoint(run_dir: str | os.PathLike, which: str | int = "latest") -> Path:
+    """The checkpoint folder of a run: ``"latest"``, ``"best"`` or a step number.
+
+    Raises:
+        LbamError: the run has no such checkpoint (the message lists what it has).
+    """
+    root = Path(run_dir) / "checkpoints"
+    available = step_checkpoints(root)
+    have = ", ".join(str(step) for step, _ in available) or "none"
+    if which == "latest":
+        pointer = root / LATEST_FILE
+        if pointer.is_file():
+            path = root / pointer.read_text(encoding="utf-8").strip()
+            if path.is_dir():
+                return path
+        if available:
+            return available[-1][1]
+        raise LbamError(f"no checkpoint in {root}")
+    if which == BEST_NAME:
+        if (root / BEST_NAME).is_dir():
+            return root / BEST_NAME
+        raise LbamError(
+            f"run {run_dir} has no best checkpoint (no validation ran yet); step checkpoints: {have}"
+        )
+    try:
+        step = int(which)
+    except (TypeError, ValueError):
+        raise LbamError(f"checkpoint must be latest, best or a step number, got {which!r}") from None
+    for found_step, path in available:
+        if found_step == step:
+            return path
+    raise LbamError(f"run {run_dir} has no checkpoint for step {step}; available: {have}")
+
+
+def prune_checkpoints(root: str | os.PathLike, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` step checkpoints (``best`` is never touched)."""
+    removed = []
+    for _, path in step_checkpoints(root)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def remove_stale_temporaries(root: str | os.PathLike) -> None:
+    """Delete half-written folders a crash may have left (names start with a dot)."""
+    root = Path(root)
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name.startswith(".") and ".tmp" in path.name:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+
+def load_module_state(module: nn.Module, state: dict[str, Tensor], what: str) -> None:
+    """``module.load_state_dict(state)`` with a one-line LbamError naming the first bad key.
+
+    ``what`` names the source (e.g. "checkpoint runs/x/checkpoints/step_00000400 (generator)").
+    """
+    expected = module.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise LbamError(f"{what} does not match the model: missing key {key!r}")
+        if state[key].shape != tensor.shape:
+            raise LbamError(
+                f"{what} does not match the model: {key!r} has shape {list(state[key].shape)}, "
+                f"the model has {list(tensor.shape)}"
+            )
+    extra = [key for key in state if key not in expected]
+    if extra:
+        raise LbamError(f"{what} does not match the model: unexpected key {extra[0]!r}")
+    module.load_state_dict(state)
+
+
+# --- random number generators -------------------------------------------------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The state of every global RNG: torch CPU (and CUDA when present), NumPy, Python ``random``."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_state_to_json(np.random.get_state(legacy=False)),
+        "python": _python_state_to_json(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Undo :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(_numpy_state_from_json(state["numpy"]))
+    random.setstate(_python_state_from_json(state["python"]))
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _numpy_state_to_json(state: dict[str, Any]) -> dict[str, Any]:
+    inner = dict(state["state"])
+    inner["key"] = [int(v) for v in inner["key"]]
+    return {**state, "state": inner}
+
+
+def _numpy_state_from_json(state: dict[str, Any]) -> dict[str, Any]:
+    inner = dict(state["state"])
+    inner["key"] = np.asarray(inner["key"], dtype=np.uint32)
+    return {**state, "state": inner}
+
+
+def _python_state_to_json(state: tuple) -> list:
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def _python_state_from_json(state: list) -> tuple:
+    version, internal, gauss_next = state
+    return (version, tuple(internal), gauss_next)
+
+
+def _flatten_rng(rng: dict[str, Any], tensors: dict[str, Tensor]) -> dict[str, Any]:
+    meta = {key: value for key, value in rng.items() if key not in ("torch", "cuda")}
+    if "torch" in rng:
+        tensors["rng.torch"] = _cpu_copy(rng["torch"])
+    meta["cuda_count"] = len(rng.get("cuda", []))
+    for i, cuda_state in enumerate(rng.get("cuda", [])):
+        tensors[f"rng.cuda.{i}"] = _cpu_copy(cuda_state)
+    return meta
+
+
+def _unflatten_rng(meta: dict[str, Any], tensors: dict[str, Tensor]) -> dict[str, Any]:
+    rng = {key: value for key, value in meta.items() if key != "cuda_count"}
+    if "rng.torch" in tensors:
+        rng["torch"] = tensors["rng.torch"]
+    if meta.get("cuda_count"):
+        rng["cuda"] = [tensors[f"rng.cuda.{i}"] for i in range(meta["cuda_count"])]
+    return rng
+
+
+# --- optimiser state: tensors to safetensors, everything else to JSON ---------------------------
+
+
+def _flatten_optimizer(state_dict: dict[str, Any], prefix: str, tensors: dict[str, Tensor]) -> dict[str, Any]:
+    """Move the tensors of an optimiser ``state_dict`` into ``tensors``; return the JSON rest."""
+    per_param: dict[str, dict[str, Any]] = {}
+    for index, param_state in state_dict["state"].items():
+        entry: dict[str, Any] = {}
+        for name, value in param_state.items():
+            if isinstance(value, Tensor):
+                key = f"{prefix}{index}.{name}"
+                tensors[key] = _cpu_copy(value)
+                entry[name] = {"tensor": key}
+            else:
+                entry[name] = {"value": value}
+        per_param[str(index)] = entry
+    return {"state": per_param, "param_groups": state_dict["param_groups"]}
+
+
+def _unflatten_optimizer(meta: dict[str, Any], tensors: dict[str, Tensor]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for index, entry in meta["state"].items():
+        state[int(index)] = {
+            name: tensors[item["tensor"]] if "tensor" in item else item["value"]
+            for name, item in entry.items()
+        }
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _add_tensors(tensors: dict[str, Tensor], prefix: str, state: dict[str, Tensor]) -> None:
+    for key, value in state.items():
+        tensors[prefix + key] = _cpu_copy(value)
+
+
+def _cpu_copy(tensor: Tensor) -> Tensor:
+    # Always a copy: safetensors refuses tensors that share storage (tied weights, or the same
+    # state passed twice), and the training step must not change what is being written.
+    return tensor.detach().to("cpu", copy=True).contiguous()
+
+
+def _take(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+
+
+# --- file system --------------------------------------------------------------------------------
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    """Rename ``source`` onto ``target``; an existing ``target`` is moved aside first, then deleted."""
+    if not target.exists():
+        os.replace(source, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-old", dir=target.parent))
+    aside.rmdir()
+    os.replace(target, aside)
+    os.replace(source, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _fsync_dir_files(directory: Path) -> None:
+    for path in directory.iterdir():
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def load_generator_state(directory: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Only the generator weights of a checkpoint (and its meta), without the optimiser states."""
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    state_path = directory / STATE_FILE
+    if meta.get("format") != FORMAT:
+        raise LbamError(f"{directory / META_FILE} is not an lbam training checkpoint")
+    if not state_path.is_file() or state_path.stat().st_size != meta.get("state_bytes"):
+        raise LbamError(f"corrupt checkpoint {state_path}: missing or truncated")
+    try:
+        with safe_open(str(state_path), framework="pt") as f:
+            names = [key for key in f.keys() if key.startswith("generator.")]  # noqa: SIM118 (not a dict)
+            state = {key[len("generator.") :]: f.get_tensor(key) for key in names}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise LbamError(f"corrupt checkpoint {state_path}: {error}") from None
+    return state, meta

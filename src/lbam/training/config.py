@@ -1,0 +1,207 @@
+"""The training configuration: a tree of dataclasses read from YAML (see :mod:`lbam.config`).
+
+Two recipes ship inside the package and can be named instead of a path (``--config paper``):
+
+- ``paper``: the authors' recipe: 350 px load, 256 px crop, batch 48, L1 hole/valid + perceptual
+  + style + WGAN-GP critic; needs torchvision's ImageNet VGG16 weights and a GPU.
+- ``compact_cpu``: a VGG-free recipe that trains on a CPU in hours: width 0.25, 128 px crops,
+  L1 hole/valid + SSIM + critic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lbam.config import load_config, load_yaml
+from lbam.errors import LbamError
+
+
+@dataclass
+class DataConfig:
+    """Where the photos are and how they are cut into training crops."""
+
+    train_dir: str = ""
+    val_dir: str | None = None  # None: hold out ``val_count`` training images (the log says so)
+    crop_size: int = 256  # square training crop; a multiple of the generator's size_multiple (128)
+    load_size: int | None = 350  # resize before cropping (the paper: 350); None: crop at full size
+    resize_mode: str = "square"  # how load_size is applied; passed to the dataset
+    num_workers: int = 2
+    val_count: int = 16  # validation images used (and held out of training when val_dir is None)
+
+
+@dataclass
+class ModelConfig:
+    """The generator to train (``build_generator`` arguments) and the critic's width."""
+
+    architecture: str = "lbam"  # lbam | pconv
+    variant: str = "released"  # lbam only: released (no BN) | paper (BN)
+    width: float = 1.0
+    last_activation: str = "tanh01"  # lbam only: tanh01 | abs_tanh
+    critic_width: float = 1.0
+    critic_norm: str = "batch"  # batch (paper) | none | instance
+
+    def generator_kwargs(self) -> dict[str, Any]:
+        if self.architecture == "lbam":
+            return {"variant": self.variant, "width": self.width, "last_activation": self.last_activation}
+        return {"width": self.width}
+
+
+LOSS_WEIGHT_NAMES = ("hole", "valid", "perceptual", "style", "adversarial", "gradient_penalty", "ssim")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (the fields of ``lbam.losses.inpainting.LossWeights``) and the VGG source.
+
+    ``adversarial = 0`` turns the critic off entirely: it is neither built nor trained.
+    """
+
+    hole: float = 6.0
+    valid: float = 1.0
+    perceptual: float = 0.01
+    style: float = 120.0
+    adversarial: float = 0.1
+    gradient_penalty: float = 10.0
+    ssim: float = 0.0
+    vgg_weights: str | None = None  # None: torchvision's cache location (see lbam.losses.vgg)
+    allow_random_vgg: bool = False  # only for smoke tests: perceptual/style become meaningless
+
+    @property
+    def uses_vgg(self) -> bool:
+        return self.perceptual > 0 or self.style > 0
+
+    @property
+    def uses_critic(self) -> bool:
+        return self.adversarial > 0
+
+    def weights(self) -> dict[str, float]:
+        """The ``LossWeights`` fields."""
+        return {name: getattr(self, name) for name in LOSS_WEIGHT_NAMES}
+
+
+@dataclass
+class OptimConfig:
+    """Adam for both networks; the defaults are the paper's."""
+
+    g_lr: float = 1e-4
+    g_betas: tuple[float, float] = (0.5, 0.9)
+    d_lr: float = 1e-5
+    d_betas: tuple[float, float] = (0.0, 0.9)
+    critic_steps: int = 1  # critic updates per generator update (all on the same batch)
+
+
+@dataclass
+class LoopConfig:
+    """Length, batch, schedule of logs/validation/checkpoints, output and device."""
+
+    steps: int = 100_000
+    batch_size: int = 48  # global: split evenly over the processes of a distributed run
+    seed: int = 0
+    amp: bool = True  # mixed precision; used on CUDA only
+    log_every: int = 50
+    val_every: int = 2000
+    checkpoint_every: int = 2000
+    sample_every: int = 2000
+    keep_last: int = 3
+    out_dir: str = "runs/lbam"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``lbam train`` needs; RUN_DIR/config.yaml holds the resolved copy."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    masks: list[dict] = field(default_factory=list)  # specs for lbam.data.masks.mask_generator_from_spec
+    model: ModelConfig = field(default_factory=ModelConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+
+
+# Keys that may change when a run is resumed: they do not change what the next step computes.
+RESUME_SAFE_KEYS = (
+    "train.steps",
+    "train.log_every",
+    "train.val_every",
+    "train.checkpoint_every",
+    "train.sample_every",
+    "train.keep_last",
+    "train.device",
+    "data.num_workers",
+)
+
+
+def packaged_configs() -> list[str]:
+    """Names of the recipes shipped in ``lbam/configs`` (``paper``, ``compact_cpu``, ...)."""
+    folder = resources.files("lbam") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
+    """A config file path: an existing file, or the name of a packaged recipe."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.is_file():
+        return candidate
+    packaged = resources.files("lbam") / "configs" / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise LbamError(
+        f"config not found: {str(name_or_path)!r} is neither a file nor a packaged recipe "
+        f"({', '.join(packaged_configs())})"
+    )
+
+
+def load_train_config(
+    name_or_path: str | os.PathLike | None = None, overrides: list[str | tuple[str, Any]] | None = None
+) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML file or packaged recipe name, with ``key=value`` overrides."""
+    data = load_yaml(resolve_config_path(name_or_path)) if name_or_path is not None else {}
+    config = load_config(TrainConfig, data, overrides)
+    check_values(config)
+    return config
+
+
+def check_values(config: TrainConfig) -> None:
+    """Reject values that would only fail later, inside the training loop."""
+    positive = {
+        "data.crop_size": config.data.crop_size,
+        "data.val_count": config.data.val_count,
+        "train.steps": config.train.steps,
+        "train.batch_size": config.train.batch_size,
+        "train.log_every": config.train.log_every,
+        "train.val_every": config.train.val_every,
+        "train.checkpoint_every": config.train.checkpoint_every,
+        "train.sample_every": config.train.sample_every,
+        "train.keep_last": config.train.keep_last,
+        "optim.critic_steps": config.optim.critic_steps,
+        "model.width": config.model.width,
+        "model.critic_width": config.model.critic_width,
+        "optim.g_lr": config.optim.g_lr,
+        "optim.d_lr": config.optim.d_lr,
+    }
+    for key, value in positive.items():
+        if not value > 0:
+            raise LbamError(f"config key {key!r} must be positive, got {value}")
+    if config.data.load_size is not None and config.data.load_size < config.data.crop_size:
+        raise LbamError(
+            f"data.load_size ({config.data.load_size}) is smaller than data.crop_size ({config.data.crop_size})"
+        )
+    if config.data.num_workers < 0:
+        raise LbamError(f"config key 'data.num_workers' must be >= 0, got {config.data.num_workers}")
+    if config.model.architecture not in ("lbam", "pconv"):
+        raise LbamError(f"model.architecture must be lbam or pconv, got {config.model.architecture!r}")
+    if config.model.critic_norm not in ("batch", "none", "instance"):
+        raise LbamError(
+            f"model.critic_norm must be batch, none or instance, got {config.model.critic_norm!r}"
+        )
+    for name in LOSS_WEIGHT_NAMES:
+        if getattr(config.losses, name) < 0:
+            raise LbamError(f"config key 'losses.{name}' must be >= 0, got {getattr(config.losses, name)}")
+    for key, betas in (("optim.g_betas", config.optim.g_betas), ("optim.d_betas", config.optim.d_betas)):
+        if not all(0 <= b < 1 for b in betas):
+            raise LbamError(f"config key {key!r} must hold two numbers in [0, 1), got {list(betas)}")

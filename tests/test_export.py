@@ -1,0 +1,132 @@
+"""`lbam export`: a run's generator as a weight file that lbam.load_model reads back exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+import lbam
+from lbam.cli.main import main
+from lbam.errors import LbamError
+from lbam.export import export_generator, generator_from_run
+from lbam.model.loading import build_generator
+from lbam.training.trainer import DUMP_WEIGHTS_ENV, train
+from training_helpers import make_photos, one_thread, tiny_config  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A 3-step run (checkpoints at 2 and 3, validation at 2 and 3) and its final in-memory weights."""
+    root = tmp_path_factory.mktemp("export")
+    photos = make_photos(root / "photos")
+    run_dir = root / "run"
+    dump = root / "dump"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DUMP_WEIGHTS_ENV, str(dump))
+        train(tiny_config(photos, run_dir, steps=3, train__checkpoint_every=2, train__val_every=2))
+    state = load_file(str(dump / "rank0.safetensors"))
+    return run_dir, {k[len("generator.") :]: v for k, v in state.items() if k.startswith("generator.")}
+
+
+def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, 128, 256, generator=generator)
+    known_mask = torch.ones(1, 1, 128, 256)
+    known_mask[..., 30:90, 60:200] = 0
+    return image, known_mask
+
+
+def test_exported_generator_reproduces_the_trained_one(run, tmp_path):
+    run_dir, trained_weights = run
+    trained = build_generator("lbam", width=0.0625).eval()
+    trained.load_state_dict(trained_weights)
+    out = export_generator(run_dir, tmp_path / "model.safetensors", which="latest")
+    loaded = lbam.load_model(out)
+    image, known_mask = _inputs()
+    with torch.no_grad():
+        assert torch.equal(loaded(image, known_mask), trained(image, known_mask))
+    with safe_open(str(out), framework="pt") as f:
+        metadata = f.metadata()
+    assert json.loads(metadata["config"])["width"] == 0.0625
+    assert f"run {run_dir.resolve()}" in metadata["source"]
+    assert "step 3" in metadata["source"] and "validation PSNR" in metadata["source"]
+
+
+def test_checkpoint_choice_and_fp16(run, tmp_path):
+    run_dir, _ = run
+    best_model, best_meta = generator_from_run(run_dir, "best")
+    assert best_meta["step"] in (2, 3) and "psnr" in best_meta["metrics"]
+    _, default_meta = generator_from_run(run_dir)  # best when there is one
+    assert default_meta["step"] == best_meta["step"]
+    step2, meta2 = generator_from_run(run_dir, 2)
+    assert meta2["step"] == 2
+
+    full = export_generator(run_dir, tmp_path / "full.safetensors", which=2)
+    half = export_generator(run_dir, tmp_path / "half.safetensors", which=2, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    image, known_mask = _inputs()
+    with torch.no_grad():
+        expected = step2(image, known_mask)
+        assert torch.equal(lbam.load_model(full)(image, known_mask), expected)
+        assert torch.allclose(lbam.load_model(half)(image, known_mask), expected, atol=5e-3)
+
+
+def test_cli_export(run, tmp_path, capsys):
+    run_dir, _ = run
+    out = tmp_path / "cli.safetensors"
+    assert main(["export", str(run_dir), str(out), "--checkpoint", "latest", "--fp16"]) == 0
+    assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+    assert main(["export", str(run_dir), str(tmp_path / "x.safetensors"), "--checkpoint", "17"]) == 2
+    assert "no checkpoint for step 17; available: 2, 3" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope"), str(tmp_path / "y.safetensors")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+    assert main(["export", str(run_dir), str(tmp_path / "model.pt")]) == 2
+    assert "writes a .safetensors file" in capsys.readouterr().err
+
+
+def test_lbam_inpaint_uses_the_exported_file(run, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    run_dir, _ = run
+    model = tmp_path / "model.safetensors"
+    assert main(["export", str(run_dir), str(model)]) == 0
+    image, known_mask = _inputs()
+    Image.fromarray((image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray(((1 - known_mask[0, 0].numpy()) * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    out = tmp_path / "filled.png"
+    code = main(
+        [
+            "inpaint",
+            str(tmp_path / "photo.png"),
+            str(tmp_path / "mask.png"),
+            "-o",
+            str(out),
+            "--model",
+            str(model),
+        ]
+    )
+    assert code == 0
+    with Image.open(out) as filled, Image.open(tmp_path / "photo.png") as photo:
+        assert filled.size == photo.size
+        filled_pixels, photo_pixels = np.asarray(filled), np.asarray(photo)
+    known = known_mask[0, 0].numpy().astype(bool)
+    assert np.array_equal(filled_pixels[known], photo_pixels[known])  # known pixels are kept
+
+
+def test_export_refuses_a_corrupt_checkpoint(run, tmp_path):
+    import shutil
+
+    run_dir, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    state_file = copy / "checkpoints" / "step_00000003" / "state.safetensors"
+    state_file.write_bytes(state_file.read_bytes()[:-10])
+    with pytest.raises(LbamError, match="corrupt checkpoint"):
+        export_generator(copy, tmp_path / "m.safetensors", which=3)
+    assert not (tmp_path / "m.safetensors").exists()

@@ -1,0 +1,168 @@
+"""Exact resume: 4 steps straight == 2 steps + resume + 2 steps, bitwise on the CPU.
+
+Uses the tiny LBAM (width 0.0625, 128 px, batch 2) with the critic and gradient penalty on, so
+every state a checkpoint must carry (generator, critic, both Adams, RNGs) is exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from lbam.cli.main import main
+from lbam.training import checkpoint as ckpt
+from lbam.training import trainer
+from lbam.training.logs import read_metrics
+from lbam.training.trainer import load_run_config, train
+from training_helpers import make_photos, one_thread, tiny_cli_args, tiny_config  # noqa: F401 (autouse fixture)
+
+
+def _weights(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
+    state = load_file(str(run_dir / "checkpoints" / ckpt.checkpoint_name(step) / "state.safetensors"))
+    return {k: v for k, v in state.items() if not k.startswith("rng.")}
+
+
+def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    return make_photos(tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="module")
+def straight_run(photos, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    started = time.perf_counter()
+    result = train(tiny_config(photos, run_dir, steps=4, train__sample_every=2))
+    print(f"4 tiny steps with critic: {time.perf_counter() - started:.2f} s including set-up")
+    assert (result.step, result.interrupted) == (4, False)
+    return run_dir
+
+
+def test_run_folder_layout(straight_run):
+    assert (straight_run / "config.yaml").is_file()
+    assert (straight_run / "train.log").is_file()
+    assert any((straight_run / "tb").iterdir())
+    names = sorted(p.name for p in (straight_run / "checkpoints").iterdir())
+    assert names == ["best", "latest", "step_00000004"]
+    assert (straight_run / "checkpoints" / "latest").read_text().strip() == "step_00000004"
+    # sample grids: one row per validation image (2 here), columns input / output / composite / target
+    samples = sorted(p.name for p in (straight_run / "samples").iterdir())
+    assert samples == ["samples_00000002.png", "samples_00000004.png"]
+    with Image.open(straight_run / "samples" / samples[0]) as grid:
+        assert grid.size == (4 * 128 + 3 * 2, 2 * 128 + 2)
+    records = read_metrics(straight_run / "metrics.jsonl")
+    train_steps = [r["step"] for r in records if "train/g_total" in r]
+    assert train_steps == [1, 2, 3, 4]
+    for key in (
+        "train/hole",
+        "train/valid",
+        "train/ssim",
+        "train/d_loss",
+        "train/gradient_penalty",
+        "lr/generator",
+    ):
+        assert key in records[0], key
+    validation = [r for r in records if "val/psnr" in r]
+    assert len(validation) == 1 and validation[0]["step"] == 4 and 5 < validation[0]["val/psnr"] < 60
+    assert "held out for validation" in (straight_run / "train.log").read_text()
+    assert "finished 4 steps" in (straight_run / "train.log").read_text()
+    # the resolved config is what --resume reads back
+    config = load_run_config(straight_run)
+    assert config.train.steps == 4 and config.model.width == 0.0625
+
+
+def test_two_steps_then_resume_equals_four_steps(photos, straight_run, tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(tiny_config(photos, run_dir, steps=2))
+    assert first.step == 2
+    resumed = train(load_run_config(run_dir, ["train.steps=4"]), run_dir, resume=True)
+    assert (resumed.step, resumed.interrupted) == (4, False)
+    _assert_identical(_weights(straight_run, 4), _weights(run_dir, 4))
+    assert "resumed from step 2" in (run_dir / "train.log").read_text()
+    # metrics.jsonl has one training record per step, across both sessions
+    steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if "train/g_total" in r]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_signal_stops_after_the_step_with_a_checkpoint_and_resume_is_exact(
+    photos, straight_run, tmp_path, monkeypatch, capsys
+):
+    run_dir = tmp_path / "run"
+    original_step = trainer.train_step
+    calls = []
+
+    def step_then_sigterm(*args, **kwargs):
+        values = original_step(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # as if `kill -TERM` arrived during the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return values
+
+    monkeypatch.setattr(trainer, "train_step", step_then_sigterm)
+    result = train(tiny_config(photos, run_dir, steps=4))
+    assert (result.step, result.interrupted) == (2, True)
+    assert len(calls) == 2
+    assert ckpt.find_checkpoint(run_dir, "latest").name == "step_00000002"
+    log_text = (run_dir / "train.log").read_text()
+    assert f"interrupted at step 2; resume with lbam train --resume {run_dir}" in log_text
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
+    monkeypatch.setattr(trainer, "train_step", original_step)
+
+    resumed = train(load_run_config(run_dir), run_dir, resume=True)
+    assert (resumed.step, resumed.interrupted) == (4, False)
+    _assert_identical(_weights(straight_run, 4), _weights(run_dir, 4))
+
+
+def test_resume_of_a_finished_run_asks_for_more_steps(straight_run):
+    from lbam.errors import LbamError
+
+    with pytest.raises(LbamError, match="already at step 4 of train.steps=4; pass --steps"):
+        train(load_run_config(straight_run), straight_run, resume=True)
+
+
+@pytest.mark.slow
+def test_cli_sigterm_exits_cleanly_and_resumes(photos, tmp_path):
+    run_dir = tmp_path / "run"
+    args = tiny_cli_args(photos, run_dir, steps=100_000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lbam", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        metrics = run_dir / "metrics.jsonl"
+        while time.monotonic() < deadline and process.poll() is None:
+            if metrics.is_file() and len(read_metrics(metrics)) >= 2:
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, process.communicate()[1]
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    stopped = ckpt.load_checkpoint(ckpt.find_checkpoint(run_dir, "latest")).step
+    assert stopped >= 2
+    assert f"interrupted at step {stopped}; resume with lbam train --resume {run_dir}" in stderr
+    # continue for two more steps through the command line
+    assert main(["train", "--resume", str(run_dir), "--steps", str(stopped + 2)]) == 0
+    assert ckpt.find_checkpoint(run_dir, "latest").name == ckpt.checkpoint_name(stopped + 2)
