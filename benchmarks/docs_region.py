@@ -1,0 +1,21 @@
+"""Replace one marked region of a Markdown file, so several benchmark scripts can share docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lbam.utils.files import atomic_write_text
+
+
+def update_region(path: Path, name: str, body: str, title: str = "# Benchmarks\n") -> None:
+    """Put ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` (appended if absent)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else title
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        text = before + block + after
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(path, text)

@@ -1,0 +1,131 @@
+"""benchmarks/train_step.py: its table, its docs region, and that its step is the trainer's step."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lbam.training.distributed import DistributedContext
+from lbam.training.trainer import step_generator, train_step
+from training_helpers import one_thread  # noqa: F401  (autouse: one torch thread for this module)
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_step.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """The benchmark script imported as a module (it lives outside the package)."""
+    spec = importlib.util.spec_from_file_location("benchmarks_train_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """Markdown table rows of ``text`` keyed by their first cell."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_main_prints_parts_that_add_up_and_writes_the_docs_region(bench, capsys, tmp_path):
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nkept text\n")
+    argv = ["--widths", "0.0625", "--size", "128", "--batch-size", "2", "--steps", "1", "--threads", "1"]
+    results = bench.main([*argv, "--write-docs", "--docs", str(docs)])
+    out = capsys.readouterr().out
+
+    assert len(results) == 1
+    result = results[0]
+    assert (result["width"], result["size"], result["batch_size"], result["steps"]) == (0.0625, 128, 2, 1)
+    assert len(result["step_times"]) == 1 and result["median_s"] > 0
+    keys = [key for key, _ in bench.PARTS] + [bench.REST[0]]
+    assert sorted(result["share"]) == sorted(keys)
+    assert sum(result["share"].values()) == pytest.approx(100.0, abs=1e-6)
+    assert sum(result["part_s"].values()) == pytest.approx(result["median_s"], rel=1e-6)  # one step
+    for key in keys:
+        assert result["part_s"][key] >= 0, key
+    for key in ("generator", "vgg", "critic", "penalty", "optimisers"):
+        assert result["part_s"][key] > 0, key
+
+    rows = table_rows(out)
+    assert rows["0.0625"][:6] == ["0.0625", "0.27 M", "0.09 M", "2", "1", f"{result['median_s']:.3f}"]
+    shares = []
+    for _, label in (*bench.PARTS, bench.REST):
+        seconds, share = rows[label]
+        assert share.endswith("%")
+        shares.append(float(share.rstrip("%")))
+    assert sum(shares) == pytest.approx(100.0, abs=0.5)  # each share is rounded to 0.1
+    assert rows["**whole step (mean)**"][1] == "100%"
+    assert "torch threads: 1" in out and "random weights" in out
+
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\nkept text\n")
+    region = re.search(r"<!-- train_step:start -->\n(.*)\n<!-- train_step:end -->", text, re.S)
+    assert region is not None
+    assert "## Training step (CPU)" in region.group(1)
+    assert table_rows(region.group(1)) == rows
+
+
+def test_timed_step_computes_what_the_trainer_step_computes(bench):
+    config = bench.benchmark_config(width=0.0625, size=128, batch_size=2)
+    image, known_mask = bench.random_batch(2, 128, seed=3)
+    ours, theirs = bench.build_step_objects(config), bench.build_step_objects(config)
+
+    timer = bench.PartTimer()
+    our_values = bench.timed_step(ours, image, known_mask, step_generator(0, 5, 0, image.device), timer)
+    no_scaler = torch.amp.GradScaler("cpu", enabled=False)
+    their_values = train_step(
+        {"image": image, "known_mask": known_mask},
+        theirs.generator,
+        theirs.critic,
+        theirs.g_optimizer,
+        theirs.d_optimizer,
+        no_scaler,
+        no_scaler,
+        theirs.loss_fn,
+        config,
+        step_generator(0, 5, 0, image.device),
+        DistributedContext(),
+        use_amp=False,
+    )
+
+    assert sorted(our_values) == sorted(their_values)
+    for name, value in their_values.items():
+        assert our_values[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    # Compare gradients, not the stepped weights: Adam's first step moves a weight by about
+    # lr * sign(gradient), so a gradient that is zero up to rounding may step either way. The split
+    # backward sums the same terms in another order; a few scalar attention parameters, whose
+    # gradients are sums with heavy cancellation, show it most (relative error ~1e-2 there).
+    for module in ("generator", "critic"):
+        our_params = dict(getattr(ours, module).named_parameters())
+        their_params = dict(getattr(theirs, module).named_parameters())
+        assert our_params.keys() == their_params.keys()
+        for key, param in their_params.items():
+            error = (our_params[key].grad - param.grad).norm() / param.grad.norm().clamp_min(1e-30)
+            assert error < 5e-2, f"{module}.{key}: relative gradient error {error:.2g}"
+        our_all = torch.cat([p.grad.flatten() for p in our_params.values()])
+        their_all = torch.cat([p.grad.flatten() for p in their_params.values()])
+        assert (our_all - their_all).norm() / their_all.norm() < 1e-5, module
+        our_buffers = dict(getattr(ours, module).named_buffers())
+        for key, buffer in getattr(theirs, module).named_buffers():  # batch norm running statistics
+            torch.testing.assert_close(our_buffers[key], buffer, rtol=1e-5, atol=1e-6)
+    for optimizer in ("g_optimizer", "d_optimizer"):
+        steps = [state["step"].item() for state in getattr(ours, optimizer).state.values()]
+        assert len(steps) == len(getattr(theirs, optimizer).state) and set(steps) == {1.0}
+    # The step did train: the weights moved away from a fresh build's.
+    fresh = bench.build_step_objects(config).generator.state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in ours.generator.state_dict().items())
+    assert all(seconds > 0 for seconds in timer.seconds.values())
