@@ -1,0 +1,167 @@
+"""Inpainting methods under one interface, so that every method sees exactly the same input.
+
+A method has a ``name`` (its row in the tables) and
+``inpaint(image, known_mask) -> result``:
+
+- image: (H, W, 3) float32 in [0, 1]; the evaluation zeroes its hole pixels first, so no method
+  can see the ground truth it is scored against.
+- known_mask: (H, W) bool, True = known pixel, False = hole.
+- result: (H, W, 3) float32 in [0, 1], already composited: known pixels equal ``image``.
+
+Specs accepted by :func:`make_method`: ``telea`` and ``ns`` (OpenCV's ``cv2.inpaint``, on 8-bit
+images, radius 3 by default), ``biharmonic`` (scikit-image), ``lbam:PATH_OR_NAME`` and
+``pconv:PATH`` (a generator file loaded with :func:`lbam.model.loading.load_model`; bare ``lbam``
+means the default packaged model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from lbam.errors import LbamError
+
+CLASSICAL = ("telea", "ns", "biharmonic")
+GENERATOR_KINDS = ("lbam", "pconv")
+KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME, pconv:PATH"
+
+
+@runtime_checkable
+class Method(Protocol):
+    """Anything with a ``name`` and ``inpaint(image (H,W,3) float [0,1], known_mask (H,W) bool, True = known)``."""
+
+    name: str
+
+    def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray: ...
+
+
+def composite(output: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+    """``output`` in the holes, ``image`` elsewhere; known_mask (H, W) bool, True = known."""
+    return np.where(known_mask[..., None], image, output).astype(np.float32)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """[0, 1] float -> uint8 with rounding."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+class OpenCVInpaint:
+    """``cv2.inpaint`` with the Telea (fast marching) or Navier-Stokes algorithm, on 8-bit RGB."""
+
+    def __init__(self, algorithm: str, radius: float = 3.0) -> None:
+        import cv2
+
+        flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+        if algorithm not in flags:
+            raise LbamError(f"unknown OpenCV inpainting algorithm {algorithm!r}; known: telea, ns")
+        if not radius > 0:
+            raise LbamError(f"inpainting radius must be positive, got {radius}")
+        self.name = algorithm
+        self._flag = flags[algorithm]
+        self._radius = float(radius)
+        self._cv2 = cv2
+
+    def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        hole = (~known_mask).astype(np.uint8) * 255  # OpenCV: non-zero = to be filled
+        filled = self._cv2.inpaint(to_uint8(image), hole, self._radius, self._flag)
+        return composite(filled.astype(np.float32) / 255.0, image, known_mask)
+
+
+class Biharmonic:
+    """scikit-image's biharmonic inpainting (``skimage.restoration.inpaint_biharmonic``), per channel."""
+
+    name = "biharmonic"
+
+    def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        from skimage.restoration import inpaint_biharmonic
+
+        filled = inpaint_biharmonic(image.astype(np.float64), ~known_mask, channel_axis=-1)
+        return composite(np.clip(filled, 0.0, 1.0), image, known_mask)
+
+
+class GeneratorMethod:
+    """A trained generator (LBAM or PConv) applied to one image at a time.
+
+    Images whose sides are not multiples of ``model.size_multiple`` are reflect-padded (the padding
+    counts as known) and the output is cropped back.
+    """
+
+    def __init__(self, model, name: str, device: str = "cpu") -> None:
+        self.model = model
+        self.name = name
+        self.device = device
+        self.multiple = int(getattr(model, "size_multiple", 1))
+
+    def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        height, width = known_mask.shape
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        known = torch.from_numpy(known_mask.astype(np.float32))[None, None]
+        pad_h = -height % self.multiple
+        pad_w = -width % self.multiple
+        if pad_h or pad_w:
+            # Reflection needs the pad to be smaller than the side; replicate covers tiny images.
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+            known = F.pad(known, (0, pad_w, 0, pad_h), value=1.0)
+        with torch.inference_mode():
+            output = self.model(x.to(self.device), known.to(self.device))
+        output = output[0, :, :height, :width].float().cpu().permute(1, 2, 0).numpy()
+        return composite(np.clip(output, 0.0, 1.0), image, known_mask)
+
+
+def parse_method_list(text: str) -> list[str]:
+    """``"telea,lbam:x.safetensors"`` -> ``["telea", "lbam:x.safetensors"]``; LbamError if empty."""
+    specs = [part.strip() for part in text.split(",") if part.strip()]
+    if not specs:
+        raise LbamError(f"no methods given (--methods {text!r}); known: {KNOWN_SPECS}")
+    return specs
+
+
+def _generator_label(kind: str, target: str) -> str:
+    path = Path(target)
+    return f"{kind}:{path.stem}" if path.suffix in (".safetensors", ".pth", ".pt") else f"{kind}:{target}"
+
+
+def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
+    """Build the method a spec names (see the module docstring); LbamError for an unknown spec."""
+    kind, sep, target = spec.partition(":")
+    if not sep and kind in CLASSICAL:
+        if kind == "biharmonic":
+            return Biharmonic()
+        return OpenCVInpaint(kind, radius)
+    if kind in GENERATOR_KINDS:
+        if not target:
+            if kind == "pconv":
+                raise LbamError("method 'pconv' needs a weights file: pconv:PATH")
+            from lbam.model.loading import DEFAULT_MODEL
+
+            target = DEFAULT_MODEL
+        from lbam.model.loading import load_model
+
+        model = load_model(target, device=device)
+        architecture = getattr(getattr(model, "config", None), "architecture", kind)
+        if architecture != kind:
+            raise LbamError(
+                f"{target} holds a {architecture} generator, not {kind}: use {architecture}:{target}"
+            )
+        return GeneratorMethod(model, _generator_label(kind, target), device)
+    raise LbamError(f"unknown method {spec!r}; known: {KNOWN_SPECS}")
+
+
+def make_methods(specs: Sequence[str | Method], device: str = "cpu", radius: float = 3.0) -> list[Method]:
+    """Build every method (spec strings or ready objects); LbamError on a repeated name."""
+    methods: list[Method] = []
+    for spec in specs:
+        method = make_method(spec, device, radius) if isinstance(spec, str) else spec
+        if not isinstance(method, Method):
+            raise LbamError(f"not an inpainting method: {spec!r}")
+        if any(m.name == method.name for m in methods):
+            raise LbamError(f"method {method.name!r} is given twice")
+        methods.append(method)
+    return methods
