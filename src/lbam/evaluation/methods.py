@@ -85,33 +85,19 @@ class Biharmonic:
 class GeneratorMethod:
     """A trained generator (LBAM or PConv) applied to one image at a time.
 
-    Images whose sides are not multiples of ``model.size_multiple`` are reflect-padded (the padding
-    counts as known) and the output is cropped back.
+    Sizes that are not multiples of ``model.size_multiple`` are padded and cropped back exactly as
+    ``lbam inpaint`` does (:func:`lbam.inference.pipeline.run_model`).
     """
 
     def __init__(self, model, name: str, device: str = "cpu") -> None:
-        self.model = model
+        self.model = model.to(device)
         self.name = name
         self.device = device
-        self.multiple = int(getattr(model, "size_multiple", 1))
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
+        from lbam.inference.pipeline import run_model
 
-        height, width = known_mask.shape
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
-        known = torch.from_numpy(known_mask.astype(np.float32))[None, None]
-        pad_h = -height % self.multiple
-        pad_w = -width % self.multiple
-        if pad_h or pad_w:
-            # Reflection needs the pad to be smaller than the side; replicate covers tiny images.
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-            known = F.pad(known, (0, pad_w, 0, pad_h), value=1.0)
-        with torch.inference_mode():
-            output = self.model(x.to(self.device), known.to(self.device))
-        output = output[0, :, :height, :width].float().cpu().permute(1, 2, 0).numpy()
+        output = run_model(self.model, image.astype(np.float32), ~known_mask)
         return composite(np.clip(output, 0.0, 1.0), image, known_mask)
 
 

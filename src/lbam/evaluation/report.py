@@ -230,6 +230,23 @@ def make_grid(
     return sheet
 
 
+def labelled_sheet(tiles: Sequence[tuple[str, np.ndarray]], per_row: int) -> Image.Image:
+    """Same-size uint8 (H, W, 3) tiles at their own size, ``per_row`` to a row, each with a label above."""
+    font = ImageFont.load_default()
+    label_h, gap = 16, 4
+    height, width = tiles[0][1].shape[:2]
+    rows = math.ceil(len(tiles) / per_row)
+    sheet = Image.new(
+        "RGB", (per_row * (width + gap) - gap, rows * (label_h + height + gap) - gap), (255, 255, 255)
+    )
+    draw = ImageDraw.Draw(sheet)
+    for i, (label, array) in enumerate(tiles):
+        left, top = (i % per_row) * (width + gap), (i // per_row) * (label_h + height + gap)
+        draw.text((left + 3, top + 2), label, fill=(0, 0, 0), font=font)
+        sheet.paste(Image.fromarray(array), (left, top + label_h))
+    return sheet
+
+
 def write_png(path: Path, image: Image.Image) -> None:
     with atomic_path(path) as tmp:
         image.save(tmp, optimize=True)

@@ -155,8 +155,11 @@ def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 def to_unit(color: np.ndarray) -> np.ndarray:
-    """(H, W, C) uint8/uint16 pixels, C = 1 or 3 -> (H, W, 3) float32 RGB in [0, 1]."""
-    image = color.astype(np.float32) / np.float32(np.iinfo(color.dtype).max)
+    """(H, W, C) uint8/uint16 pixels or floats in [0, 1], C = 1 or 3 -> (H, W, 3) float32 RGB in [0, 1]."""
+    if np.issubdtype(color.dtype, np.floating):
+        image = color.astype(np.float32)
+    else:
+        image = color.astype(np.float32) / np.float32(np.iinfo(color.dtype).max)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
 
 
@@ -192,7 +195,7 @@ def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarr
 
     Args:
         model: a generator, ``model(image (B,3,H,W) in [0,1], known_mask (B,1,H,W) 1 = known)``.
-        color: (H, W, C) uint8/uint16 pixels, C = 1 or 3.
+        color: (H, W, C) uint8/uint16 pixels or floats in [0, 1], C = 1 or 3.
         hole: (H, W) bool, True = hole.
 
     Returns:
