@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lbam.errors import LbamError
+from lbam.model.loading import load_state_strict
 from lbam.training import checkpoint as ckpt
 from lbam.training.sampler import StepBatchSampler, epoch_permutation
 
@@ -162,14 +163,14 @@ def test_missing_files_are_a_clear_error(tmp_path):
         ckpt.load_checkpoint(tmp_path)
 
 
-def test_load_module_state_names_the_mismatching_key():
+def test_load_state_strict_names_the_mismatching_key():
     small, big = nn.Linear(2, 3), nn.Linear(2, 4)
     with pytest.raises(LbamError, match=r"'weight' has shape \[4, 2\], the model has \[3, 2\]"):
-        ckpt.load_module_state(small, big.state_dict(), "checkpoint X")
+        load_state_strict(small, big.state_dict(), "checkpoint X")
     with pytest.raises(LbamError, match="missing key 'bias'"):
-        ckpt.load_module_state(small, {"weight": small.weight.detach()}, "checkpoint X")
+        load_state_strict(small, {"weight": small.weight.detach()}, "checkpoint X")
     with pytest.raises(LbamError, match="unexpected key 'extra'"):
-        ckpt.load_module_state(small, {**small.state_dict(), "extra": torch.zeros(1)}, "checkpoint X")
+        load_state_strict(small, {**small.state_dict(), "extra": torch.zeros(1)}, "checkpoint X")
 
 
 def test_sampler_union_of_ranks_is_the_global_batch_and_resume_skips_consumed_batches():

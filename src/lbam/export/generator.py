@@ -14,6 +14,7 @@ from torch import nn
 
 from lbam.config import from_dict
 from lbam.errors import LbamError
+from lbam.model.loading import load_state_strict
 from lbam.training import checkpoint as ckpt
 from lbam.training.config import ModelConfig
 
@@ -48,7 +49,7 @@ def generator_from_run(
         raise LbamError(
             f"checkpoint {directory} describes a generator this lbam cannot build: {error}"
         ) from None
-    ckpt.load_module_state(model, state, f"checkpoint {directory}")
+    load_state_strict(model, state, f"checkpoint {directory}")
     meta["checkpoint_dir"] = str(directory)
     return model.eval(), meta
 

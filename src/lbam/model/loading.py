@@ -164,7 +164,7 @@ def _load_safetensors(path: Path) -> nn.Module:
         model = build_generator(**config)
     except (TypeError, ValueError) as error:
         raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
-    _load_checked(model, state, path)
+    load_state_strict(model, state, str(path))
     return model
 
 
@@ -180,17 +180,21 @@ def _load_pth(path: Path) -> nn.Module:
     return model
 
 
-def _load_checked(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """load_state_dict with one-line errors naming the first bad key."""
-    expected = model.state_dict()
+def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state)`` with a one-line LbamError naming the first bad key.
+
+    ``what`` names the source in the message (a file, or a checkpoint and which network).
+    """
+    expected = module.state_dict()
     for key, tensor in expected.items():
         if key not in state:
-            raise LbamError(f"{path}: missing key {key!r}")
+            raise LbamError(f"{what} does not match the model: missing key {key!r}")
         if state[key].shape != tensor.shape:
             raise LbamError(
-                f"{path}: key {key!r} has shape {list(state[key].shape)}, expected {list(tensor.shape)}"
+                f"{what} does not match the model: {key!r} has shape {list(state[key].shape)}, "
+                f"the model has {list(tensor.shape)}"
             )
-    for key in state:
-        if key not in expected:
-            raise LbamError(f"{path}: unexpected key {key!r}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    extra = [key for key in state if key not in expected]
+    if extra:
+        raise LbamError(f"{what} does not match the model: unexpected key {extra[0]!r}")
+    module.load_state_dict(state)  # copies cast float16 files to the model's float32

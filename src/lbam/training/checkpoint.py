@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import Tensor, nn
+from torch import Tensor
 
 from lbam.errors import LbamError
 from lbam.utils.files import atomic_write_text
@@ -232,26 +232,6 @@ def remove_stale_temporaries(root: str | os.PathLike) -> None:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-
-
-def load_module_state(module: nn.Module, state: dict[str, Tensor], what: str) -> None:
-    """``module.load_state_dict(state)`` with a one-line LbamError naming the first bad key.
-
-    ``what`` names the source (e.g. "checkpoint runs/x/checkpoints/step_00000400 (generator)").
-    """
-    expected = module.state_dict()
-    for key, tensor in expected.items():
-        if key not in state:
-            raise LbamError(f"{what} does not match the model: missing key {key!r}")
-        if state[key].shape != tensor.shape:
-            raise LbamError(
-                f"{what} does not match the model: {key!r} has shape {list(state[key].shape)}, "
-                f"the model has {list(tensor.shape)}"
-            )
-    extra = [key for key in state if key not in expected]
-    if extra:
-        raise LbamError(f"{what} does not match the model: unexpected key {extra[0]!r}")
-    module.load_state_dict(state)
 
 
 # --- random number generators -------------------------------------------------------------------

@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Subset
 
 from lbam.config import dump_yaml, flatten, load_config, load_yaml, to_dict
 from lbam.errors import LbamError
+from lbam.model.loading import load_state_strict
 from lbam.training import checkpoint as ckpt
 from lbam.training import distributed as dist_utils
 from lbam.training.config import RESUME_SAFE_KEYS, TrainConfig, check_values
@@ -458,14 +459,14 @@ def _prepare(config: TrainConfig, run_dir: Path, resume: bool, context: Distribu
         state = ckpt.load_checkpoint(checkpoint_dir)
         _check_same_model(state.config, config, checkpoint_dir)
         where = f"checkpoint {checkpoint_dir}"
-        ckpt.load_module_state(generator, state.generator, f"{where} (generator)")
+        load_state_strict(generator, state.generator, f"{where} (generator)")
         _load_optimizer(g_optimizer, state.g_optimizer, f"{where} (generator optimiser)")
         if critic is not None:
             if state.critic is None or state.d_optimizer is None or d_optimizer is None:
                 raise LbamError(
                     f"{where} has no critic, but losses.adversarial is {config.losses.adversarial}"
                 )
-            ckpt.load_module_state(critic, state.critic, f"{where} (critic)")
+            load_state_strict(critic, state.critic, f"{where} (critic)")
             _load_optimizer(d_optimizer, state.d_optimizer, f"{where} (critic optimiser)")
         if state.step >= cfg_loop.steps:
             raise LbamError(
