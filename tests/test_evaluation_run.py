@@ -219,7 +219,7 @@ def test_unpairable_folders_are_errors(tmp_path):
 def test_bad_settings_are_errors(folders):
     with pytest.raises(LbamError, match="unknown method 'magic'"):
         evaluate(settings(folders, methods=["telea", "magic"]), log=lambda line: None)
-    with pytest.raises(LbamError, match="FID needs an Inception-v3 network .* not supported in this version"):
+    with pytest.raises(LbamError, match=r"FID weights not found: .*pt_inception\.pth"):
         evaluate(settings(folders, fid_weights=folders / "pt_inception.pth"), log=lambda line: None)
     with pytest.raises(LbamError, match="lies inside the images folder"):
         evaluate(settings(folders, out=folders / "images" / "report"), log=lambda line: None)

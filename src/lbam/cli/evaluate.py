@@ -18,7 +18,9 @@ protocol:
   (--size 0: full resolution, masks resized to each image, binned at their own resolution).
   Every method runs on exactly the same pairs, with the hole pixels zeroed; metrics are computed on
   the 8-bit composited result against the ground truth (PSNR, SSIM with an 11-tap Gaussian window,
-  sigma 1.5, mean L1; LPIPS with --lpips-weights).
+  sigma 1.5, mean L1; LPIPS with --lpips-weights). With --fid-weights, FID between the composited
+  results and the ground truths of the same pairs, per method over all pairs and per bin with at
+  least 50 pairs; FID is biased upwards on fewer than 2048 pairs: compare it at equal pair counts.
 
 methods:
   telea, ns          OpenCV cv2.inpaint (Telea / Navier-Stokes), radius --radius
@@ -61,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torchvision's vgg16-397923af.pth for LPIPS (default: the torch hub cache)",
     )
     parser.add_argument(
-        "--fid-weights", type=Path, help="FID Inception weights (not supported in this version)"
+        "--fid-weights",
+        type=Path,
+        help="pytorch-fid's Inception-v3 file pt_inception-2015-12-05-6726825d.pth; enables FID",
     )
     parser.add_argument(
         "--grid-pairs", type=int, default=2, help="pairs per bin shown in grid_bin<k>.png (default 2)"

@@ -29,6 +29,7 @@ from lbam.evaluation.protocol import (
     scan_masks,
 )
 from lbam.evaluation.report import (
+    add_set_metric,
     make_grid,
     show_hole,
     summarize,
@@ -44,7 +45,12 @@ LPIPS_MISSING = (
     "LPIPS not computed: no --lpips-weights given (the lpips project's v0.1 vgg.pth, used with "
     "torchvision's VGG16 file)"
 )
-FID_MISSING = "FID not computed: not supported in this version"
+FID_MISSING = (
+    "FID not computed: no --fid-weights given (pytorch-fid's Inception-v3 file "
+    "pt_inception-2015-12-05-6726825d.pth)"
+)
+# FID of a bin only from this many pairs on: below it the small-sample bias swamps the differences.
+FID_MIN_BIN_PAIRS = 50
 
 
 @dataclass
@@ -79,11 +85,6 @@ def _check_settings(s: EvaluationSettings) -> None:
         raise LbamError(f"--grid-pairs must be 0 or more, got {s.grid_pairs}")
     if s.grid_tile < 16:
         raise LbamError(f"--grid-tile must be at least 16, got {s.grid_tile}")
-    if s.fid_weights is not None:
-        raise LbamError(
-            f"FID needs an Inception-v3 network for {s.fid_weights}, which is not supported in this version; "
-            "drop --fid-weights"
-        )
     try:
         device = torch.device(s.device)
     except RuntimeError:
@@ -153,6 +154,73 @@ def _score(result: np.ndarray, truth: np.ndarray, lpips_model) -> dict[str, floa
     return scores
 
 
+def _inception_features(fid_model, image: np.ndarray) -> np.ndarray:
+    """FID features (2048,) float64 of one uint8 (H, W, 3) image."""
+    device = next(fid_model.parameters()).device
+    with torch.inference_mode():
+        return fid_model(_tensor(image, torch.float32).to(device))[0].double().cpu().numpy()
+
+
+def _truth_features(fid_model, prepared: Sequence[PreparedPair], progress: bool) -> np.ndarray:
+    """FID features (pairs, 2048) of the pairs' ground truths, in order."""
+    from tqdm import tqdm
+
+    items = tqdm(prepared, desc="FID truths", unit="pair", disable=not progress, file=sys.stderr)
+    return np.stack([_inception_features(fid_model, item.image) for item in items])
+
+
+def _fid_table(
+    prepared: Sequence[PreparedPair],
+    truth: np.ndarray,
+    results: dict[str, np.ndarray],
+    log: Callable[[str], None],
+    notes: list[str],
+) -> dict[str, dict[str, float | None]]:
+    """FID of each method's composited results against the ground truths, over all pairs and per bin.
+
+    ``truth`` and ``results[method]`` hold one feature row (2048,) per prepared pair, in order.
+    Bins with fewer than :data:`FID_MIN_BIN_PAIRS` pairs get no FID; every skip is noted.
+    """
+    from lbam.evaluation.fid import FEATURE_DIM, fid_from_features
+
+    bins = np.array([item.pair.bin for item in prepared])
+    chosen = {"all": np.ones(len(prepared), bool)}
+    too_few = []
+    for k in BINS:
+        count = int((bins == k).sum())
+        if count >= FID_MIN_BIN_PAIRS:
+            chosen[str(k)] = bins == k
+        elif count:
+            too_few.append(f"{bin_label(k)} ({count})")
+    lines = []
+    if len(prepared) < 2:
+        lines.append(f"FID not computed: it needs at least 2 pairs, there is {len(prepared)}")
+        chosen = {}
+    elif len(prepared) < FEATURE_DIM:
+        lines.append(
+            f"FID on {len(prepared)} pairs, fewer than the {FEATURE_DIM} features: it is biased upwards "
+            "and comparable only between runs with equal pair counts"
+        )
+    if too_few and chosen:
+        lines.append(
+            f"FID per bin needs {FID_MIN_BIN_PAIRS} pairs; not computed for bins {', '.join(too_few)}"
+        )
+    table: dict[str, dict[str, float | None]] = {}
+    for name, features in results.items():
+        table[name] = {}
+        for key, where in chosen.items():
+            try:
+                table[name][key] = fid_from_features(features[where], truth[where])
+            except ValueError as error:
+                table[name][key] = None
+                where_text = "all pairs" if key == "all" else f"bin {bin_label(int(key))}"
+                lines.append(f"FID of {name} on {where_text} not computed: {error}")
+    for line in lines:
+        notes.append(line)
+        log(line)
+    return table
+
+
 def _report_skips(
     log: Callable[[str], None], what: str, items: list[tuple[str, object]], reason: str
 ) -> str | None:
@@ -173,12 +241,14 @@ def _run_method(
     method: Method,
     prepared: Sequence[PreparedPair],
     lpips_model,
+    fid_model,
     keep: set[int],
     progress: bool,
-) -> tuple[list[dict], dict[int, np.ndarray]]:
+) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
+    """Rows of results.csv, the kept composites by pair id, and FID features (pairs, 2048) or None."""
     from tqdm import tqdm
 
-    rows, kept = [], {}
+    rows, kept, features = [], {}, []
     for item in tqdm(prepared, desc=f"{method.name:>12}", unit="pair", disable=not progress, file=sys.stderr):
         known = item.known_mask
         given = (item.image.astype(np.float32) / 255.0) * known[..., None]
@@ -202,9 +272,11 @@ def _run_method(
             "seconds": seconds,
         }
         rows.append(row)
+        if fid_model is not None:
+            features.append(_inception_features(fid_model, result8))
         if item.pair.pair_id in keep:
             kept[item.pair.pair_id] = result8
-    return rows, kept
+    return rows, kept, (np.stack(features) if features else None)
 
 
 def _grid_pairs(prepared: Sequence[PreparedPair], per_bin: int) -> dict[int, list[PreparedPair]]:
@@ -240,8 +312,14 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
     else:
         notes.append(LPIPS_MISSING)
         log(LPIPS_MISSING)
-    notes.append(FID_MISSING)
-    log(FID_MISSING)
+    fid_model = None
+    if s.fid_weights is not None:
+        from lbam.evaluation.fid import load_fid_inception
+
+        fid_model = load_fid_inception(s.fid_weights, device=s.device)
+    else:
+        notes.append(FID_MISSING)
+        log(FID_MISSING)
 
     image_files = list_image_files(s.images, "images")
     mask_files = list_image_files(s.masks, "masks")
@@ -286,10 +364,20 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
 
     grid_items = _grid_pairs(prepared, s.grid_pairs)
     keep = {item.pair.pair_id for items in grid_items.values() for item in items}
+    truth_features = None
+    if fid_model is not None:
+        start = time.perf_counter()
+        truth_features = _truth_features(fid_model, prepared, s.progress)
+        log(f"FID: features of {len(prepared)} ground truths in {time.perf_counter() - start:.1f} s")
     rows: list[dict] = []
     kept: dict[str, dict[int, np.ndarray]] = {}
+    fid_features: dict[str, np.ndarray] = {}
     for method in methods:
-        method_rows, kept[method.name] = _run_method(method, prepared, lpips_model, keep, s.progress)
+        method_rows, kept[method.name], features = _run_method(
+            method, prepared, lpips_model, fid_model, keep, s.progress
+        )
+        if features is not None:
+            fid_features[method.name] = features
         rows += method_rows
         total = sum(r["seconds"] for r in method_rows)
         log(
@@ -298,6 +386,8 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
 
     metric_names = ["psnr", "ssim", "l1"] + (["lpips"] if lpips_model is not None else [])
     summary = summarize(rows, [m.name for m in methods], metric_names)
+    if truth_features is not None:
+        add_set_metric(summary, "fid", _fid_table(prepared, truth_features, fid_features, log, notes))
     settings_dict = {
         key: (str(value) if isinstance(value, Path) else value)
         for key, value in asdict(s).items()

@@ -2,7 +2,8 @@
 
 A result row is a dict with the keys of :data:`CSV_COLUMNS` (``lpips`` only when it was
 computed). The summary is a plain dict (see :func:`summarize`) that the JSON and Markdown writers
-read, so ``summary.md`` can always be rebuilt from ``summary.json``.
+read, so ``summary.md`` can always be rebuilt from ``summary.json``. Metrics of a whole set of
+pairs (FID) have no per-pair value: they are in the summary only (see :func:`add_set_metric`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ METRICS = {
     "ssim": ("SSIM (higher is better)", True, 4, 1.0),
     "l1": ("mean L1 error, % of the value range (lower is better)", False, 3, 100.0),
     "lpips": ("LPIPS-VGG (lower is better)", False, 4, 1.0),
+    "fid": ("FID, Inception-v3 pool features (lower is better)", False, 2, 1.0),
 }
 
 
@@ -100,6 +102,19 @@ def summarize(rows: Sequence[dict], method_names: Sequence[str], metrics: Sequen
     first = summary["methods"][method_names[0]]["bins"] if method_names else {}
     summary["counts"] = {key: first.get(key, {}).get("count", 0) for key in keys}
     return summary
+
+
+def add_set_metric(summary: dict, metric: str, values: dict[str, dict[str, float | None]]) -> None:
+    """Add a metric of whole sets of pairs to a :func:`summarize` result, in place.
+
+    ``values[method][key]`` for key "1" ... "6" and "all"; keys left out (a bin with too few pairs)
+    become None.
+    """
+    summary["metrics"].append(metric)
+    for name, entry in summary["methods"].items():
+        own = values.get(name, {})
+        for key, per_bin in entry["bins"].items():
+            per_bin[metric] = own.get(key)
 
 
 def write_summary_json(path: Path, summary: dict) -> None:
