@@ -112,7 +112,9 @@ def main() -> None:
     parser.add_argument("--widths", default="1.0,0.25")
     parser.add_argument("--sizes", default="256,512,1024")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--write-docs", action="store_true", help="update the inference section of docs/benchmarks.md")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="update the inference section of docs/benchmarks.md"
+    )
     parser.add_argument("--one", nargs=2, metavar=("WIDTH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -127,7 +129,10 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from docs_region import update_region
 
-        body = "## Generator inference (CPU)\n\nMade by `python benchmarks/inference.py --write-docs`.\n\n" + text
+        body = (
+            "## Generator inference (CPU)\n\nMade by `python benchmarks/inference.py --write-docs`.\n\n"
+            + text
+        )
         update_region(ROOT / "docs" / "benchmarks.md", "inference", body)
 
 
