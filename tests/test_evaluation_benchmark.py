@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from lbam.errors import LbamError
+from shared_data import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 def load_script():
@@ -47,7 +48,9 @@ def test_broken_markers_are_an_error():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs /work/shared/data (Kodak24 and the NVIDIA test masks)")
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="needs the shared data folder (Kodak24 and the NVIDIA test masks)"
+)
 def test_script_writes_the_region_and_small_grids(tmp_path):
     docs = tmp_path / "docs" / "benchmarks.md"
     docs.parent.mkdir()

@@ -16,9 +16,10 @@ from skimage.metrics import structural_similarity
 from lbam.cli.main import main
 from lbam.errors import LbamError
 from lbam.evaluation.evaluate import EvaluationSettings, evaluate
+from shared_data import SHARED_DATA
 from test_evaluation_protocol import write_binned_masks, write_images, write_mask
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 class ZeroFill:
@@ -264,7 +265,9 @@ def test_cli_end_to_end(folders, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs /work/shared/data (Kodak24 and the NVIDIA test masks)")
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="needs the shared data folder (Kodak24 and the NVIDIA test masks)"
+)
 def test_real_data_a_few_pairs(tmp_path):
     lines: list[str] = []
     summary = evaluate(

@@ -12,8 +12,9 @@ from PIL import Image
 
 from lbam.cli.main import main
 from lbam.data.masks import nvidia_bin
+from shared_data import SHARED_DATA
 
-NVIDIA = Path("/work/shared/data/masks/nvidia_irregular_test")
+NVIDIA = SHARED_DATA / "masks" / "nvidia_irregular_test"
 
 
 def generate(out: Path, *extra: str, kind: str = "lama_thick:2,deepfill:1", count: int = 6) -> int:

@@ -20,10 +20,11 @@ from lbam.data.masks import (
 )
 from lbam.data.masks.io import read_hole
 from lbam.errors import LbamError
+from shared_data import SHARED_DATA
 
 SYNTHETIC = ["noise", "lama_thin", "lama_medium", "lama_thick", "lama_boxes", "deepfill"]
 SIZES = [(64, 64), (48, 96), (97, 33)]
-NVIDIA = Path("/work/shared/data/masks/nvidia_irregular_test")
+NVIDIA = SHARED_DATA / "masks" / "nvidia_irregular_test"
 
 # Mean hole ratio over 50 masks of 128x128 (measured over 300 masks at 256: noise 0.13,
 # thin 0.30, medium 0.29, thick 0.35, boxes 0.23, deepfill 0.16).

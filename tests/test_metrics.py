@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from lbam.evaluation.metrics import l1, psnr, ssim
+from shared_data import SHARED_DATA
 
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "kodak24"
+KODAK = SHARED_DATA / "eval" / "kodak24"
 
 
 def to_tensor(image: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
