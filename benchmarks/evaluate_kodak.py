@@ -109,9 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file to update")
     parser.add_argument("--out", type=Path, help="keep the full run here (default: a temporary folder)")
+    parser.add_argument(
+        "--images", type=Path, default=REPO / IMAGES, help=f"Kodak24 folder (default {IMAGES})"
+    )
+    parser.add_argument(
+        "--masks", type=Path, default=REPO / MASKS, help=f"NVIDIA test masks (default {MASKS})"
+    )
     args = parser.parse_args(argv)
 
-    images, masks = (REPO / IMAGES).resolve(), (REPO / MASKS).resolve()
+    images, masks = args.images.resolve(), args.masks.resolve()
     methods = list(CLASSICAL) + (parse_method_list(args.methods) if args.methods.strip() else [])
     with tempfile.TemporaryDirectory(prefix="lbam-evaluate-") as scratch:
         out = args.out or Path(scratch)

@@ -55,7 +55,21 @@ def test_script_writes_the_region_and_small_grids(tmp_path):
     docs = tmp_path / "docs" / "benchmarks.md"
     docs.parent.mkdir()
     docs.write_text("# Benchmarks\n\n## Other section\nuntouched\n")
-    assert script.main(["--pairs", "1", "--docs", str(docs)]) == 0
+    assert (
+        script.main(
+            [
+                "--pairs",
+                "1",
+                "--docs",
+                str(docs),
+                "--images",
+                str(SHARED / "eval" / "kodak24"),
+                "--masks",
+                str(SHARED / "masks" / "nvidia_irregular_test"),
+            ]
+        )
+        == 0
+    )
     text = docs.read_text()
     assert text.startswith("# Benchmarks\n\n## Other section\nuntouched\n\n<!-- evaluate:start -->")
     assert text.rstrip().endswith(script.END)
