@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import lbam
+from inference_helpers import Recorder
 from lbam.inference.pipeline import crop_window, hole_boxes
 from lbam.model.lbam import LBAMGenerator
 
@@ -14,20 +14,6 @@ from lbam.model.lbam import LBAMGenerator
 def model():
     torch.manual_seed(0)
     return LBAMGenerator(width=0.0625).eval()
-
-
-class Recorder(nn.Module):
-    """Wraps a generator and records the (H, W) of every input it sees."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.size_multiple = inner.size_multiple
-        self.shapes = []
-
-    def forward(self, image, known_mask):
-        self.shapes.append(tuple(image.shape[-2:]))
-        return self.inner(image, known_mask)
 
 
 def test_hole_boxes_merges_overlapping_boxes_only():

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 import lbam
+from inference_helpers import Recorder
 from lbam.errors import LbamError
 from lbam.inference import pipeline
 from lbam.inference.pipeline import pad_to_multiple, resolve_device
@@ -18,20 +18,6 @@ from lbam.model.lbam import LBAMGenerator
 def model():
     torch.manual_seed(0)
     return LBAMGenerator(width=0.0625).eval()
-
-
-class Recorder(nn.Module):
-    """Wraps a generator and records the (H, W) of every input it sees."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.size_multiple = inner.size_multiple
-        self.shapes = []
-
-    def forward(self, image, known_mask):
-        self.shapes.append(tuple(image.shape[-2:]))
-        return self.inner(image, known_mask)
 
 
 def random_image(height, width, channels=3, dtype=np.uint8, seed=0):
