@@ -208,3 +208,16 @@ def test_unknown_recipe_name_lists_packaged_ones():
 def test_resume_safe_keys_exist_in_the_config():
     for key in RESUME_SAFE_KEYS:
         load_config(TrainConfig, {}, [f"{key}=1"] if "device" not in key else [f"{key}=cpu"])
+
+
+def test_training_loss_defaults_equal_the_loss_module_defaults():
+    """The training config repeats LossWeights' fields (to stay torch-free); keep them in step."""
+    import dataclasses
+
+    from lbam.losses.inpainting import LossWeights
+    from lbam.training.config import LossConfig
+
+    config = LossConfig()
+    for weight in dataclasses.fields(LossWeights):
+        assert getattr(config, weight.name) == weight.default, weight.name
+    assert config.weights() == dataclasses.asdict(LossWeights())
