@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
+from lbam.utils.weights import as_state_dict, load_pth
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
@@ -218,17 +218,8 @@ class FIDInceptionV3(nn.Module):
 
 
 def _read_state(path: Path) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise LbamError(f"FID weights not found: {path} (pytorch-fid's {WEIGHTS_FILE})")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # corrupt file or not a weights-only checkpoint
-        raise LbamError(f"{path}: cannot read FID weights ({type(error).__name__}: {error})") from None
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
-    ):
-        raise LbamError(f"{path}: expected a state_dict of the FID Inception-v3 ({WEIGHTS_FILE})")
-    return dict(state)
+    loaded = load_pth(path, "FID weights", hint=f"pytorch-fid's {WEIGHTS_FILE}")
+    return as_state_dict(loaded, path, contents=f"the FID Inception-v3 ({WEIGHTS_FILE})")
 
 
 def load_fid_inception(path: str | Path, device: str | torch.device = "cpu") -> FIDInceptionV3:

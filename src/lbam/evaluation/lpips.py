@@ -13,7 +13,6 @@ channels, averaged over pixels; the five numbers are added.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 
 from lbam.errors import LbamError
 from lbam.losses.vgg import LPIPS_LAYERS, VGG16Features, load_vgg16
+from lbam.utils.weights import as_state_dict, load_pth
 
 LPIPS_CHANNELS = (64, 128, 256, 512, 512)
 LINEAR_KEYS = tuple(f"lin{i}.model.1.weight" for i in range(len(LPIPS_CHANNELS)))
@@ -71,14 +71,8 @@ class LPIPS(nn.Module):
 def read_linear_weights(path: str | Path) -> list[Tensor]:
     """The five channel weightings from an lpips v0.1 ``vgg.pth``; LbamError naming a bad key."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LbamError(f"LPIPS weights not found: {path} (the lpips project's v0.1 vgg.pth)")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # corrupt file or not a weights-only checkpoint
-        raise LbamError(f"{path}: cannot read LPIPS weights ({type(error).__name__}: {error})") from None
-    if not isinstance(state, Mapping):
-        raise LbamError(f"{path}: expected a state_dict of LPIPS linear layers, got {type(state).__name__}")
+    loaded = load_pth(path, "LPIPS weights", hint="the lpips project's v0.1 vgg.pth")
+    state = as_state_dict(loaded, path, contents="LPIPS linear layers")
     weights = []
     for key, channels in zip(LINEAR_KEYS, LPIPS_CHANNELS, strict=True):
         value = state.get(key)

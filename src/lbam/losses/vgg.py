@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
+from lbam.utils.weights import as_state_dict, load_pth
 
 logger = logging.getLogger(__name__)
 
@@ -159,18 +160,6 @@ def check_state_dict(state: Mapping[str, object], source: str) -> dict[str, Tens
     return {key: state[key].float() for key in EXPECTED_SHAPES}  # type: ignore[union-attr]
 
 
-def _read_weights(path: Path) -> Mapping[str, object]:
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # corrupt, truncated or not a weights-only checkpoint
-        raise LbamError(f"{path}: cannot read VGG16 weights ({type(error).__name__}: {error})") from error
-    if not isinstance(state, Mapping):
-        raise LbamError(
-            f"{path}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}"
-        )
-    return state
-
-
 def _warn_random() -> None:
     message = (
         "VGG16 weights not loaded: using RANDOM VGG16 features because allow_random is set; "
@@ -208,7 +197,7 @@ def load_vgg16(
             f"VGG16 weights not found: looked at {path}; download {WEIGHTS_URL} "
             f"(torchvision's ImageNet VGG16) to {default_weights_path()} or give its path"
         )
-    weights = check_state_dict(_read_weights(path), str(path))
+    weights = check_state_dict(as_state_dict(load_pth(path, "VGG16 weights"), path), str(path))
     wanted = model.state_dict().keys()
     model.load_state_dict({key: value for key, value in weights.items() if key in wanted})
     logger.info("loaded VGG16 weights from %s", path)

@@ -22,7 +22,6 @@ A checkpoint with batch-norm entries is the older layout and loads into the ``pa
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import Tensor
 
 from lbam.errors import LbamError
 from lbam.model.lbam import ENCODER_CHANNELS, LAST_ACTIVATIONS, LBAMGenerator
+from lbam.utils.weights import as_state_dict, load_pth
 
 _RULES = [
     (re.compile(r"^ec(\d)\.conv\.conv\.weight$"), "encoder.{0}.conv.weight"),
@@ -162,28 +162,11 @@ def read_pth_state_dict(path: str | Path) -> dict[str, Tensor]:
     Accepts a bare state_dict or the common wrappers ``{"state_dict": ...}``, ``{"model": ...}``,
     ``{"generator": ...}``, ``{"netG": ...}``.
     """
-    path = Path(path)
-    try:
-        loaded = torch.load(path, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise LbamError(f"checkpoint not found: {path}") from None
-    except IsADirectoryError:
-        raise LbamError(f"checkpoint is a folder, not a file: {path}") from None
-    except pickle.UnpicklingError as error:
-        if "weights_only" in str(error):
-            raise LbamError(
-                f"cannot read checkpoint {path}: it holds Python objects other than tensors, "
-                "which lbam refuses to unpickle"
-            ) from None
-        raise LbamError(f"cannot read checkpoint {path}: not a PyTorch checkpoint") from None
-    except Exception:
-        raise LbamError(f"cannot read checkpoint {path}: not a PyTorch checkpoint") from None
+    loaded = load_pth(path, "checkpoint")
     if isinstance(loaded, Mapping):
         for wrapper in ("state_dict", "model", "generator", "netG"):
             inner = loaded.get(wrapper)
             if isinstance(inner, Mapping):
                 loaded = inner
                 break
-    if not isinstance(loaded, Mapping) or not all(torch.is_tensor(v) for v in loaded.values()):
-        raise LbamError(f"{path} does not hold a state_dict of tensors")
-    return dict(loaded)
+    return as_state_dict(loaded, path)
