@@ -130,3 +130,37 @@ def test_export_refuses_a_corrupt_checkpoint(run, tmp_path):
     with pytest.raises(LbamError, match="corrupt checkpoint"):
         export_generator(copy, tmp_path / "m.safetensors", which=3)
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_new_run_can_start_from_exported_weights(run, tmp_path):
+    """model.init_weights: fine-tuning starts from the file's weights, not a random init."""
+    run_dir, _ = run
+    start = export_generator(run_dir, tmp_path / "start.safetensors", which="latest")
+    start_weights = load_file(str(start))
+    photos = run_dir.parent / "photos"
+    dump = tmp_path / "dump"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DUMP_WEIGHTS_ENV, str(dump))
+        train(tiny_config(photos, tmp_path / "finetune", steps=1, model__init_weights=str(start)))
+    tuned = load_file(str(dump / "rank0.safetensors"))
+    # One Adam step moves every weight by about the learning rate (1e-4) at most.
+    largest_move = max(
+        (tuned[f"generator.{k}"] - v).abs().max().item()
+        for k, v in start_weights.items()
+        if v.is_floating_point()
+    )
+    assert 0 < largest_move < 5e-4
+    assert f"generator initialised from {start}" in (tmp_path / "finetune" / "train.log").read_text()
+
+
+def test_init_weights_must_match_the_configured_generator(run, tmp_path):
+    run_dir, _ = run
+    start = export_generator(run_dir, tmp_path / "start.safetensors", which="latest")  # width 0.0625
+    photos = run_dir.parent / "photos"
+    with pytest.raises(
+        LbamError, match=r"model.init_weights .* different generator .*width=0.0625 there, 0.125 here"
+    ):
+        train(tiny_config(photos, tmp_path / "a", model__init_weights=str(start), model__width=0.125))
+    with pytest.raises(LbamError, match="model.init_weights .*missing.safetensors.* model not found"):
+        train(tiny_config(photos, tmp_path / "b", model__init_weights=str(tmp_path / "missing.safetensors")))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -140,3 +140,8 @@ def test_cli_errors_exit_2_with_one_line(photos, tmp_path, capsys):
 
     assert main(["train", "--resume", str(tmp_path / "no_run")]) == 2
     assert "cannot resume" in capsys.readouterr().err
+
+    assert main([*tiny_cli_args(photos, run_dir), "--init-weights", str(tmp_path / "none.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lbam: error: model.init_weights") and "model not found" in err
+    assert len(err.splitlines()) == 1 and not run_dir.exists()

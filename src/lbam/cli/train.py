@@ -22,6 +22,7 @@ SHORT_FLAGS = {
     "crop_size": "data.crop_size",
     "model": "model.architecture",
     "width": "model.width",
+    "init_weights": "model.init_weights",
     "device": "train.device",
     "seed": "train.seed",
 }
@@ -55,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", choices=("lbam", "pconv"), help="generator architecture (model.architecture)"
     )
     parser.add_argument("--width", type=float, metavar="W", help="channel width multiplier (model.width)")
+    parser.add_argument(
+        "--init-weights",
+        metavar="FILE|NAME",
+        help="fine-tune: start from these generator weights, e.g. lbam-compact (model.init_weights)",
+    )
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (train.device)")
     parser.add_argument("--seed", type=int, metavar="N", help="random seed (train.seed)")
     parser.add_argument(

@@ -43,6 +43,9 @@ class ModelConfig:
     last_activation: str = "tanh01"  # lbam only: tanh01 | abs_tanh
     critic_width: float = 1.0
     critic_norm: str = "batch"  # batch (paper) | none | instance
+    # Start a new run from these generator weights instead of a random init (fine-tuning): any
+    # file or name lbam.load_model accepts. Its generator settings must equal the ones above.
+    init_weights: str | None = None
 
     def generator_kwargs(self) -> dict[str, Any]:
         if self.architecture == "lbam":

@@ -4,7 +4,8 @@
       1. join the process group (torchrun) or run alone
       2. check everything a user can get wrong -- data, masks, crop size, VGG weights, run folder,
          checkpoint -- and fail with one LbamError before any step runs
-      3. build the generator, the critic, Adam for both (the paper's settings), loss, data loader
+      3. build the generator (random, or model.init_weights to fine-tune), the critic, Adam for
+         both (the paper's settings), loss, data loader
       4. on --resume, restore weights, optimisers, loss scalers, RNG states and the step
       5. loop: critic step(s), generator step; log, validate, sample, checkpoint on schedule
       6. on SIGINT/SIGTERM finish the current step, write a checkpoint and return
@@ -429,6 +430,8 @@ def _prepare(config: TrainConfig, run_dir: Path, resume: bool, context: Distribu
         raise LbamError(
             f"data.crop_size ({cfg_data.crop_size}) must be a multiple of {multiple} for this generator"
         )
+    if config.model.init_weights and not resume:  # a resumed run has its own weights
+        notes.append(_load_init_weights(generator, config.model.init_weights))
     generator.to(context.device).train()
     critic = None
     if config.losses.uses_critic:
@@ -492,6 +495,27 @@ def _prepare(config: TrainConfig, run_dir: Path, resume: bool, context: Distribu
         checkpoint_dir,
         notes,
     )
+
+
+def _load_init_weights(generator: nn.Module, path_or_name: str) -> str:
+    """Copy the weights of a saved generator into ``generator``; returns a log line."""
+    from lbam.model.loading import load_model, resolve_model_path
+
+    where = f"model.init_weights {path_or_name!r}"
+    try:
+        source = load_model(path_or_name)
+    except LbamError as error:
+        raise LbamError(f"{where}: {error}") from None
+    saved, wanted = source.config.to_dict(), generator.config.to_dict()
+    if saved != wanted:
+        differences = ", ".join(
+            f"{k}={saved.get(k)!r} there, {wanted.get(k)!r} here"
+            for k in sorted(set(saved) | set(wanted))
+            if saved.get(k) != wanted.get(k)
+        )
+        raise LbamError(f"{where} is a different generator than the config's model ({differences})")
+    load_state_strict(generator, source.state_dict(), where)
+    return f"generator initialised from {resolve_model_path(path_or_name)}"
 
 
 def _build_datasets(config: TrainConfig) -> tuple[Any, Any, list[int], list[int], list[str]]:
