@@ -191,6 +191,10 @@ def test_train_config_from_file_with_overrides(tmp_path):
         ("optim.d_betas=0.0,1.0", "'optim.d_betas' must hold two numbers in"),
         ("losses.style=-1", "'losses.style' must be >= 0"),
         ("data.load_size=200", r"data.load_size \(200\) is smaller than data.crop_size \(256\)"),
+        (
+            "data.max_load_size=300",
+            r"data.max_load_size \(300\) needs data.load_size set and no larger \(got 350\)",
+        ),
         ("model.critic_norm=layer", "model.critic_norm must be batch, none or instance"),
         ("losses.vgg=1", "unknown config key 'losses.vgg'"),
     ],

@@ -184,3 +184,42 @@ def test_load_rgb_scales_16_bit_and_applies_exif_orientation(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
     photo(40, 20, 5).save(tmp_path / "turned.jpg", exif=exif)
     assert load_rgb(tmp_path / "turned.jpg").size == (20, 40)
+
+
+def _matching_load_sizes(item: dict, source: Image.Image, sizes: range) -> list[int]:
+    """The shorter-side load sizes L for which some crop (or flipped crop) of the resized photo is the item."""
+    got = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    crop = got.shape[0]
+    found = []
+    for load_size in sizes:
+        scale = load_size / min(source.size)
+        target = (max(load_size, round(source.width * scale)), max(load_size, round(source.height * scale)))
+        resized = np.asarray(source.resize(target, Image.Resampling.BICUBIC))
+        windows = np.lib.stride_tricks.sliding_window_view(resized, (crop, crop, 3))[..., 0, :, :, :]
+        for candidate in (got, got[:, ::-1]):
+            if (windows == candidate).all(axis=(-3, -2, -1)).any():
+                found.append(load_size)
+                break
+    return found
+
+
+def test_max_load_size_draws_a_zoom_level_per_training_item(folder):
+    source = load_rgb(folder / "a.png")  # 80 x 60, lossless
+    masks = noise_masks()
+    kwargs = {"crop_size": 32, "load_size": 36, "resize_mode": "shorter_side"}
+    jittered = InpaintingDataset([folder / "a.png"], masks, max_load_size=60, **kwargs)
+    drawn = []
+    for epoch in range(10):
+        jittered.set_epoch(epoch)
+        matches = _matching_load_sizes(jittered[0], source, range(36, 61))
+        assert len(matches) == 1, matches
+        drawn.append(matches[0])
+    assert len(set(drawn)) >= 4, drawn  # zoom levels differ between epochs
+
+    fixed = InpaintingDataset([folder / "a.png"], masks, **kwargs)
+    assert _matching_load_sizes(fixed[0], source, range(36, 61)) == [36]
+    validation = InpaintingDataset([folder / "a.png"], masks, max_load_size=60, train=False, **kwargs)
+    assert _matching_load_sizes(validation[0], source, range(36, 61)) == [36]  # validation stays fixed
+
+    with pytest.raises(LbamError, match="max_load_size"):
+        InpaintingDataset([folder / "a.png"], masks, crop_size=32, load_size=48, max_load_size=40)

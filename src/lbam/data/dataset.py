@@ -2,6 +2,8 @@
 
 Training items follow the paper: resize to ``load_size`` x ``load_size`` (bicubic, aspect ignored),
 a random ``crop_size`` square crop, a random horizontal flip, and a mask from the mask generator.
+With ``max_load_size`` each training item draws its load size from [load_size, max_load_size]
+(scale augmentation: a small photo set then yields crops at many zoom levels).
 Everything random about item ``i`` in epoch ``e`` comes from ``numpy.random.default_rng((seed, e, i))``
 and nothing else, so an item is the same whichever DataLoader worker builds it, and a resumed run
 sees the very same crops and masks. Validation items (``train=False``) are fixed: a centre crop
@@ -102,6 +104,8 @@ class InpaintingDataset(Dataset):
         seed: base of every random draw.
         resize_mode: "square" (the paper: load_size x load_size, aspect ignored) or "shorter_side"
             (aspect kept, shorter side = load_size).
+        max_load_size: training only: draw each item's load size uniformly from
+            [load_size, max_load_size]; None (the paper) always uses load_size.
         jpeg_draft: let JPEG decoding downscale by powers of two first (much faster for large photos).
 
     Items: ``{"image": FloatTensor (3, S, S) in [0, 1] RGB, "known_mask": FloatTensor (1, S, S),
@@ -114,7 +118,8 @@ class InpaintingDataset(Dataset):
         failed_loads: decode failures met in ``__getitem__`` by this process.
 
     Raises:
-        LbamError: no images, no mask generator, bad sizes, ``crop_size > load_size``, or no file
+        LbamError: no images, no mask generator, bad sizes, ``crop_size > load_size``,
+            ``max_load_size < load_size``, or no file
             readable and large enough.
     """
 
@@ -128,6 +133,7 @@ class InpaintingDataset(Dataset):
         seed: int = 0,
         resize_mode: str = "square",
         jpeg_draft: bool = True,
+        max_load_size: int | None = None,
     ) -> None:
         if mask_generator is None or not callable(mask_generator):
             raise LbamError("no mask generator given: configure at least one mask kind")
@@ -137,11 +143,16 @@ class InpaintingDataset(Dataset):
             raise LbamError(f"crop_size and load_size must be positive, got {crop_size} and {load_size}")
         if load_size is not None and int(crop_size) > int(load_size):
             raise LbamError(f"crop_size ({crop_size}) is larger than load_size ({load_size})")
+        if max_load_size is not None and (load_size is None or int(max_load_size) < int(load_size)):
+            raise LbamError(
+                f"max_load_size ({max_load_size}) needs a load_size no larger than it, got {load_size}"
+            )
         if int(seed) < 0:
             raise LbamError(f"seed must be >= 0, got {seed}")
         self.mask_generator = mask_generator
         self.crop_size = int(crop_size)
         self.load_size = None if load_size is None else int(load_size)
+        self.max_load_size = None if max_load_size is None else int(max_load_size)
         self.train = bool(train)
         self.seed = int(seed)
         self.resize_mode = resize_mode
@@ -209,7 +220,10 @@ class InpaintingDataset(Dataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
         else:
             rng = np.random.default_rng((self.seed, index))
-        image = self._load_first_readable(index)
+        load_size = self.load_size
+        if self.train and self.max_load_size is not None:  # drawn only then: other runs keep their draws
+            load_size = int(rng.integers(self.load_size, self.max_load_size + 1))
+        image = self._load_first_readable(index, load_size)
         pixels = self._crop_and_flip(image, rng)
         known_mask = self.mask_generator((self.crop_size, self.crop_size), rng)
         return {
@@ -217,14 +231,14 @@ class InpaintingDataset(Dataset):
             "known_mask": torch.from_numpy(np.ascontiguousarray(known_mask, dtype=np.float32))[None],
         }
 
-    def _load_first_readable(self, index: int) -> Image.Image:
+    def _load_first_readable(self, index: int, load_size: int | None) -> Image.Image:
         """Image ``index`` resized for cropping, or the next readable file after it in the list."""
         for offset in range(len(self.files)):
             candidate = (index + offset) % len(self.files)
             if candidate in self._bad:
                 continue
             try:
-                return self._load(self.files[candidate])
+                return self._load(self.files[candidate], load_size)
             except DECODE_ERRORS as error:
                 self._bad.add(candidate)
                 self.failed_loads += 1
@@ -233,19 +247,19 @@ class InpaintingDataset(Dataset):
                 )
         raise LbamError(f"no image in {self.root!r} could be decoded")
 
-    def _load(self, path: Path) -> Image.Image:
-        """Decode and resize one image per ``load_size`` / ``resize_mode``."""
-        if self.load_size is None:
+    def _load(self, path: Path, load_size: int | None) -> Image.Image:
+        """Decode and resize one image to ``load_size`` per ``resize_mode`` (None: original size)."""
+        if load_size is None:
             return load_rgb(path)
         # both modes need both sides >= load_size, which is what the JPEG draft guarantees
-        image = load_rgb(path, self.load_size if self.jpeg_draft else None)
+        image = load_rgb(path, load_size if self.jpeg_draft else None)
         if self.resize_mode == "square":
-            target = (self.load_size, self.load_size)
+            target = (load_size, load_size)
         else:
-            scale = self.load_size / min(image.width, image.height)
+            scale = load_size / min(image.width, image.height)
             target = (
-                max(self.load_size, round(image.width * scale)),
-                max(self.load_size, round(image.height * scale)),
+                max(load_size, round(image.width * scale)),
+                max(load_size, round(image.height * scale)),
             )
         return image.resize(target, Image.Resampling.BICUBIC)
 

@@ -29,6 +29,8 @@ class DataConfig:
     crop_size: int = 256  # square training crop; a multiple of the generator's size_multiple (128)
     load_size: int | None = 350  # resize before cropping (the paper: 350); None: crop at full size
     resize_mode: str = "square"  # how load_size is applied; passed to the dataset
+    # Scale augmentation: each training crop's load size is drawn from [load_size, max_load_size].
+    max_load_size: int | None = None
     num_workers: int = 2
     val_count: int = 16  # validation images used (and held out of training when val_dir is None)
 
@@ -193,6 +195,13 @@ def check_values(config: TrainConfig) -> None:
     if config.data.load_size is not None and config.data.load_size < config.data.crop_size:
         raise LbamError(
             f"data.load_size ({config.data.load_size}) is smaller than data.crop_size ({config.data.crop_size})"
+        )
+    if config.data.max_load_size is not None and (
+        config.data.load_size is None or config.data.max_load_size < config.data.load_size
+    ):
+        raise LbamError(
+            f"data.max_load_size ({config.data.max_load_size}) needs data.load_size set and no larger "
+            f"(got {config.data.load_size})"
         )
     if config.data.num_workers < 0:
         raise LbamError(f"config key 'data.num_workers' must be >= 0, got {config.data.num_workers}")

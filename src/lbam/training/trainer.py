@@ -545,6 +545,7 @@ def _build_datasets(config: TrainConfig) -> tuple[Any, Any, list[int], list[int]
                 train=train,
                 seed=seed,
                 resize_mode=cfg_data.resize_mode,
+                max_load_size=cfg_data.max_load_size,
             )
         except LbamError as error:
             raise LbamError(f"{key}: {error}") from None
