@@ -503,7 +503,8 @@ def _load_init_weights(generator: nn.Module, path_or_name: str) -> str:
 
     where = f"model.init_weights {path_or_name!r}"
     try:
-        source = load_model(path_or_name)
+        path = resolve_model_path(path_or_name)
+        source = load_model(path)
     except LbamError as error:
         raise LbamError(f"{where}: {error}") from None
     saved, wanted = source.config.to_dict(), generator.config.to_dict()
@@ -515,7 +516,7 @@ def _load_init_weights(generator: nn.Module, path_or_name: str) -> str:
         )
         raise LbamError(f"{where} is a different generator than the config's model ({differences})")
     load_state_strict(generator, source.state_dict(), where)
-    return f"generator initialised from {resolve_model_path(path_or_name)}"
+    return f"generator initialised from {path}"
 
 
 def _build_datasets(config: TrainConfig) -> tuple[Any, Any, list[int], list[int], list[str]]:
