@@ -11,20 +11,12 @@ default), the crop size and the batch change. Images and masks are random: the c
 does not depend on what it sees. Without torchvision's ImageNet VGG16 file the VGG16 has random
 weights, which cost the same time; the output says which was used.
 
-The step mirrors ``lbam.training.trainer.train_step`` (same pieces, same order, same maths) but
-splits two of its backward passes so that each part can be timed on its own:
-
-- the critic's ``(critic_loss + gp_weight * penalty).backward()`` runs as two backward calls,
-  one per term; their graphs share no node, so the critic receives the same gradients;
-- the generator's ``(reconstruction + adversarial * adv).backward()`` first back-propagates
-  each loss to a detached copy of the generator's output, then the summed gradient through the
-  generator: the same gradients, in three calls instead of one.
-
-Each part is timed with ``time.perf_counter`` around its own code (CPU torch ops are synchronous)
-and accumulated over the timed steps; "rest" is the step's wall time minus the timed parts
-(``.item()`` calls, Python, the timer itself). If ``trainer.train_step`` changes, change
-:func:`timed_step` with it (tests/test_benchmarks_train_step.py checks that both give the same
-weights after a step).
+The step is the trainer's own (``lbam.training.step.train_step``), called with a timer that
+measures each part: the trainer splits its backward passes where the terms share no graph, so the
+generator's forward + backward, the VGG losses, the critic, the gradient penalty and the optimiser
+steps each run in their own timed blocks. Each part is timed with ``time.perf_counter`` (CPU torch
+ops are synchronous) and accumulated over the timed steps; "rest" is the step's wall time minus
+the timed parts (Python, the timer itself).
 """
 
 from __future__ import annotations
@@ -39,19 +31,18 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from lbam.losses.adversarial import critic_loss, generator_adversarial_loss, gradient_penalty
-from lbam.losses.inpainting import InpaintingLoss, LossWeights
-from lbam.losses.vgg import default_weights_path, load_vgg16
-from lbam.model.discriminator import TwoColumnDiscriminator
-from lbam.model.loading import build_generator
-from lbam.training.config import LossConfig, TrainConfig, load_train_config
-from lbam.training.trainer import step_generator
+from lbam.features.vgg import default_weights_path
+from lbam.losses.inpainting import InpaintingLoss
+from lbam.training.config import TrainConfig, load_train_config
+from lbam.training.distributed import DistributedContext
+from lbam.training.setup import _vgg
+from lbam.training.state import TrainState, build_state
+from lbam.training.step import StepSettings, step_generator, train_step
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -65,7 +56,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("penalty", "gradient penalty (critic forward, double backward)"),
     ("optimisers", "optimiser steps (two Adams, zero_grad)"),
 )
-REST = ("rest", "rest (`.item()`, Python, timers)")
+REST = ("rest", "rest (Python, timers)")
 
 
 class PartTimer:
@@ -83,19 +74,6 @@ class PartTimer:
             self.seconds[name] += time.perf_counter() - start
 
 
-@dataclass
-class StepObjects:
-    """What one training step needs, built as ``trainer._prepare`` builds it."""
-
-    generator: nn.Module
-    critic: nn.Module
-    g_optimizer: torch.optim.Optimizer
-    d_optimizer: torch.optim.Optimizer
-    loss_fn: InpaintingLoss
-    weights: LossConfig
-    critic_steps: int
-
-
 def benchmark_config(
     width: float, size: int, batch_size: int, critic_width: float | None = None
 ) -> TrainConfig:
@@ -103,7 +81,7 @@ def benchmark_config(
     return load_train_config(
         "paper",
         [
-            ("model.width", width),
+            ("model.generator.width", width),
             ("model.critic_width", width if critic_width is None else critic_width),
             ("data.crop_size", size),
             ("data.load_size", None),
@@ -114,87 +92,14 @@ def benchmark_config(
     )
 
 
-def build_step_objects(config: TrainConfig) -> StepObjects:
-    """Generator, critic, loss with VGG16 (random weights when the ImageNet file is absent), two Adams."""
-    torch.manual_seed(config.train.seed)
-    generator = build_generator(config.model.architecture, **config.model.generator_kwargs()).train()
-    critic = TwoColumnDiscriminator(width=config.model.critic_width, norm=config.model.critic_norm).train()
+def build_step(config: TrainConfig) -> tuple[TrainState, StepSettings]:
+    """The trainer's state and step settings on the CPU; VGG16 with random weights when the file is absent."""
+    context = DistributedContext(device=torch.device("cpu"))
+    state = build_state(config, context, use_amp=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the output says when VGG16 has random weights
-        vgg = load_vgg16(config.losses.vgg_weights, allow_random=config.losses.allow_random_vgg)
-    vgg.eval().requires_grad_(False)
-    loss_fn = InpaintingLoss(LossWeights(**config.losses.weights()), vgg)
-    optim = config.optim
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=optim.g_lr, betas=optim.g_betas)
-    d_optimizer = torch.optim.Adam(critic.parameters(), lr=optim.d_lr, betas=optim.d_betas)
-    return StepObjects(
-        generator, critic, g_optimizer, d_optimizer, loss_fn, config.losses, optim.critic_steps
-    )
-
-
-def timed_step(
-    objects: StepObjects, image: Tensor, known_mask: Tensor, random: torch.Generator, timer: PartTimer
-) -> dict[str, float]:
-    """One critic update then one generator update, as ``trainer.train_step`` on the CPU (float32).
-
-    image (B, 3, S, S) in [0, 1]; known_mask (B, 1, S, S), 1 = known pixel, 0 = hole; ``random``
-    draws the gradient penalty's interpolation factors. Adds each part's seconds to ``timer``;
-    returns the same loss values as the trainer.
-    """
-    generator, critic, weights = objects.generator, objects.critic, objects.weights
-    values: dict[str, float] = {}
-
-    with timer.part("generator"):
-        output = generator(image, known_mask).float()
-
-    fake = output.detach()
-    for _ in range(objects.critic_steps):
-        with timer.part("optimisers"):
-            objects.d_optimizer.zero_grad(set_to_none=True)
-        with timer.part("critic"):
-            real_scores = critic(image, known_mask).float()
-            fake_scores = critic(fake, known_mask).float()
-        with timer.part("penalty"):
-            penalty = gradient_penalty(critic, image, fake, known_mask, generator=random)
-        # The trainer back-propagates the sum in one call; the two graphs are disjoint.
-        with timer.part("critic"):
-            wasserstein_loss = critic_loss(real_scores, fake_scores)
-            wasserstein_loss.backward()
-        with timer.part("penalty"):
-            (weights.gradient_penalty * penalty).backward()
-        with timer.part("optimisers"):
-            objects.d_optimizer.step()
-    d_loss = wasserstein_loss.detach() + weights.gradient_penalty * penalty.detach()
-    values["d_loss"] = d_loss.item()
-    values["gradient_penalty"] = penalty.item()
-    values["wasserstein"] = (real_scores.mean() - fake_scores.mean()).item()
-
-    # Both generator losses stop at a leaf copy of the output; its summed gradient then goes
-    # through the generator once, as the trainer's single backward call would send it.
-    output_leaf = output.detach().requires_grad_(True)
-    with timer.part("vgg"):
-        terms = objects.loss_fn(output_leaf, image, known_mask)
-    with timer.part("critic"):
-        critic.requires_grad_(False)
-        adversarial = generator_adversarial_loss(critic(output_leaf, known_mask).float())
-        critic.requires_grad_(True)
-    with timer.part("optimisers"):
-        objects.g_optimizer.zero_grad(set_to_none=True)
-    with timer.part("vgg"):
-        terms["total"].backward()
-    with timer.part("critic"):
-        (weights.adversarial * adversarial).backward()
-    with timer.part("generator"):
-        output.backward(output_leaf.grad)
-    with timer.part("optimisers"):
-        objects.g_optimizer.step()
-    values["adversarial"] = adversarial.item()
-
-    for name, value in terms.items():
-        if name != "total":
-            values[name] = value.item()
-    values["g_total"] = (terms["total"] + weights.adversarial * adversarial).item()
-    return values
+        loss = InpaintingLoss(config.losses, _vgg(config, context.device))
+    return state, StepSettings(loss, context, config.optim.critic_steps)
 
 
 def random_batch(batch_size: int, size: int, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -214,16 +119,17 @@ def default_steps(width: float) -> int:
 def measure(width: float, size: int, batch_size: int, steps: int, critic_width: float | None = None) -> dict:
     """One warm-up step, then ``steps`` timed steps: step times and the part totals over them."""
     config = benchmark_config(width, size, batch_size, critic_width)
-    objects = build_step_objects(config)
+    state, settings = build_step(config)
     image, known_mask = random_batch(batch_size, size, config.train.seed)
+    batch = {"image": image, "known_mask": known_mask}
     seed = config.train.seed
-    timed_step(objects, image, known_mask, step_generator(seed, 0, 0, image.device), PartTimer())  # warm-up
+    train_step(state, batch, settings, step_generator(seed, 0, 0, image.device), PartTimer().part)  # warm-up
     timer = PartTimer()
     step_times = []
     for step in range(1, steps + 1):
         random = step_generator(seed, step, 0, image.device)
         start = time.perf_counter()
-        timed_step(objects, image, known_mask, random, timer)
+        train_step(state, batch, settings, random, timer.part)
         step_times.append(time.perf_counter() - start)
     total = sum(step_times)
     parts = dict(timer.seconds)
@@ -238,8 +144,8 @@ def measure(width: float, size: int, batch_size: int, steps: int, critic_width: 
         "median_s": statistics.median(step_times),
         "part_s": {name: seconds / steps for name, seconds in parts.items()},
         "share": {name: 100 * seconds / total for name, seconds in parts.items()},
-        "generator_params": sum(p.numel() for p in objects.generator.parameters()),
-        "critic_params": sum(p.numel() for p in objects.critic.parameters()),
+        "generator_params": sum(p.numel() for p in state.generator.parameters()),
+        "critic_params": sum(p.numel() for p in state.critic.parameters()),
     }
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lbam.training.distributed import DistributedContext
-from lbam.training.trainer import step_generator, train_step
+from lbam.training.step import step_generator, train_step
 from training_helpers import one_thread  # noqa: F401  (autouse: one torch thread for this module)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_step.py"
@@ -79,53 +78,25 @@ def test_main_prints_parts_that_add_up_and_writes_the_docs_region(bench, capsys,
     assert table_rows(region.group(1)) == rows
 
 
-def test_timed_step_computes_what_the_trainer_step_computes(bench):
+def test_timing_the_trainer_step_changes_nothing_it_computes(bench):
+    """The benchmark times the trainer's own step; with or without the timer it computes the same."""
     config = bench.benchmark_config(width=0.0625, size=128, batch_size=2)
     image, known_mask = bench.random_batch(2, 128, seed=3)
-    ours, theirs = bench.build_step_objects(config), bench.build_step_objects(config)
+    batch = {"image": image, "known_mask": known_mask}
+    (timed, settings), (plain, _) = bench.build_step(config), bench.build_step(config)
+    fresh = {k: v.clone() for k, v in plain.generator.state_dict().items()}
 
     timer = bench.PartTimer()
-    our_values = bench.timed_step(ours, image, known_mask, step_generator(0, 5, 0, image.device), timer)
-    no_scaler = torch.amp.GradScaler("cpu", enabled=False)
-    their_values = train_step(
-        {"image": image, "known_mask": known_mask},
-        theirs.generator,
-        theirs.critic,
-        theirs.g_optimizer,
-        theirs.d_optimizer,
-        no_scaler,
-        no_scaler,
-        theirs.loss_fn,
-        config,
-        step_generator(0, 5, 0, image.device),
-        DistributedContext(),
-        use_amp=False,
-    )
+    timed_values = train_step(timed, batch, settings, step_generator(0, 5, 0, image.device), timer.part)
+    plain_values = train_step(plain, batch, settings, step_generator(0, 5, 0, image.device))
 
-    assert sorted(our_values) == sorted(their_values)
-    for name, value in their_values.items():
-        assert our_values[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
-    # Compare gradients, not the stepped weights: Adam's first step moves a weight by about
-    # lr * sign(gradient), so a gradient that is zero up to rounding may step either way. The split
-    # backward sums the same terms in another order; a few scalar attention parameters, whose
-    # gradients are sums with heavy cancellation, show it most (relative error ~1e-2 there).
+    assert timed_values.keys() == plain_values.keys() >= {"d_loss", "gradient_penalty", "g_total", "hole"}
+    for name, value in plain_values.items():
+        assert torch.equal(timed_values[name], value), name
     for module in ("generator", "critic"):
-        our_params = dict(getattr(ours, module).named_parameters())
-        their_params = dict(getattr(theirs, module).named_parameters())
-        assert our_params.keys() == their_params.keys()
-        for key, param in their_params.items():
-            error = (our_params[key].grad - param.grad).norm() / param.grad.norm().clamp_min(1e-30)
-            assert error < 5e-2, f"{module}.{key}: relative gradient error {error:.2g}"
-        our_all = torch.cat([p.grad.flatten() for p in our_params.values()])
-        their_all = torch.cat([p.grad.flatten() for p in their_params.values()])
-        assert (our_all - their_all).norm() / their_all.norm() < 1e-5, module
-        our_buffers = dict(getattr(ours, module).named_buffers())
-        for key, buffer in getattr(theirs, module).named_buffers():  # batch norm running statistics
-            torch.testing.assert_close(our_buffers[key], buffer, rtol=1e-5, atol=1e-6)
-    for optimizer in ("g_optimizer", "d_optimizer"):
-        steps = [state["step"].item() for state in getattr(ours, optimizer).state.values()]
-        assert len(steps) == len(getattr(theirs, optimizer).state) and set(steps) == {1.0}
-    # The step did train: the weights moved away from a fresh build's.
-    fresh = bench.build_step_objects(config).generator.state_dict()
-    assert any(not torch.equal(fresh[k], v) for k, v in ours.generator.state_dict().items())
-    assert all(seconds > 0 for seconds in timer.seconds.values())
+        timed_state = getattr(timed, module).state_dict()
+        for key, value in getattr(plain, module).state_dict().items():
+            assert torch.equal(timed_state[key], value), f"{module}.{key}"
+    assert (timed.step, plain.step) == (1, 1)
+    assert any(not torch.equal(fresh[k], v) for k, v in timed.generator.state_dict().items())
+    assert all(seconds > 0 for seconds in timer.seconds.values()), timer.seconds

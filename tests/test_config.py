@@ -153,7 +153,7 @@ def test_packaged_recipes_load_with_the_papers_optimiser_settings():
     assert paper.losses.perceptual > 0 and paper.losses.style > 0 and paper.losses.adversarial > 0
     compact = load_train_config("compact_cpu")
     assert not compact.losses.uses_vgg and compact.losses.uses_critic and compact.losses.ssim > 0
-    assert (compact.model.width, compact.data.crop_size) == (0.25, 128)
+    assert (compact.model.generator["width"], compact.data.crop_size) == (0.25, 128)
     assert compact.masks, "the CPU recipe ships with synthetic masks so it runs with just --data"
 
 
@@ -176,9 +176,9 @@ def test_train_config_defaults_are_the_papers():
 
 def test_train_config_from_file_with_overrides(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("train:\n  steps: 40\n  batch_size: 4\nmodel:\n  width: 0.5\n")
+    path.write_text("train:\n  steps: 40\n  batch_size: 4\nmodel:\n  generator:\n    width: 0.5\n")
     config = load_train_config(path, ["train.steps=80", ("data.train_dir", str(tmp_path))])
-    assert (config.train.steps, config.train.batch_size, config.model.width) == (80, 4, 0.5)
+    assert (config.train.steps, config.train.batch_size, config.model.generator["width"]) == (80, 4, 0.5)
     assert config.data.train_dir == str(tmp_path)
 
 
@@ -187,9 +187,15 @@ def test_train_config_from_file_with_overrides(tmp_path):
     [
         ("train.steps=0", "'train.steps' must be positive"),
         ("data.crop_size=-128", "'data.crop_size' must be positive"),
-        ("model.architecture=unet", "model.architecture must be lbam or pconv"),
+        ("model.architecture=unet", "unknown architecture 'unet'; known: lbam, pconv"),
+        (
+            "model.generator.depth=3",
+            "unknown config key 'model.generator.depth'; valid keys in 'model.generator': variant",
+        ),
+        ("model.generator.width=wide", "config key 'model.generator.width' must be a number"),
         ("optim.d_betas=0.0,1.0", "'optim.d_betas' must hold two numbers in"),
-        ("losses.style=-1", "'losses.style' must be >= 0"),
+        ("losses.style=-1", "losses.style must be a finite number >= 0"),
+        ("losses.hole=.inf", "losses.hole must be a finite number >= 0"),
         ("data.load_size=200", r"data.load_size \(200\) is smaller than data.crop_size \(256\)"),
         (
             "data.max_load_size=300",
@@ -214,14 +220,15 @@ def test_resume_safe_keys_exist_in_the_config():
         load_config(TrainConfig, {}, [f"{key}=1"] if "device" not in key else [f"{key}=cpu"])
 
 
-def test_training_loss_defaults_equal_the_loss_module_defaults():
-    """The training config repeats LossWeights' fields (to stay torch-free); keep them in step."""
-    import dataclasses
+def test_lbam_0_1_configs_with_generator_keys_under_model_still_load(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("model:\n  architecture: pconv\n  width: 0.5\n  layers: 5\n")
+    config = load_train_config(path)
+    assert config.model.generator == {"width": 0.5, "layers": 5}
 
-    from lbam.losses.inpainting import LossWeights
-    from lbam.training.config import LossConfig
 
-    config = LossConfig()
-    for weight in dataclasses.fields(LossWeights):
-        assert getattr(config, weight.name) == weight.default, weight.name
-    assert config.weights() == dataclasses.asdict(LossWeights())
+def test_pconv_depth_is_a_training_setting():
+    config = load_train_config(
+        "compact_cpu", ["model.architecture=pconv", "model.generator={width: 0.25, layers: 5}"]
+    )
+    assert config.model.generator_config().layers == 5

@@ -10,9 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from lbam.data.dataset import InpaintingDataset, find_images, load_rgb
+from lbam.data.dataset import InpaintingDataset
 from lbam.data.masks import build_mask_generator
 from lbam.errors import LbamError
+from lbam.imaging.files import list_images
+from lbam.imaging.io import load_rgb
 
 
 def photo(width: int, height: int, seed: int) -> Image.Image:
@@ -40,13 +42,13 @@ def noise_masks():
 
 
 def test_find_images_is_recursive_case_insensitive_and_sorted(folder, tmp_path):
-    found = [p.relative_to(folder).as_posix() for p in find_images(folder)]
+    found = [p.relative_to(folder).as_posix() for p in list_images(folder)]
     assert found == ["a.png", "d.jpeg", "nested/b.JPG", "nested/deeper/c.webp"]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(LbamError, match="holds no images"):
-        find_images(tmp_path / "empty")
+    with pytest.raises(LbamError, match="holds no image files"):
+        list_images(tmp_path / "empty")
     with pytest.raises(LbamError, match="image folder not found"):
-        find_images(tmp_path / "missing")
+        list_images(tmp_path / "missing")
 
 
 def test_items_have_the_right_shapes_ranges_and_mask_values(folder):
@@ -162,7 +164,7 @@ def test_a_file_that_fails_to_decode_later_is_replaced_not_fatal(folder, caplog)
 
 def test_bad_input_is_a_clear_error_before_training(folder, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(LbamError, match="holds no images"):
+    with pytest.raises(LbamError, match="holds no image files"):
         InpaintingDataset(tmp_path / "empty", noise_masks())
     with pytest.raises(LbamError, match=r"crop_size \(256\) is larger than load_size \(200\)"):
         InpaintingDataset(folder, noise_masks(), crop_size=256, load_size=200)

@@ -13,15 +13,12 @@ from PIL import Image
 
 from lbam.errors import LbamError
 from lbam.evaluation.protocol import (
-    bin_label,
-    hole_bin,
-    list_image_files,
     make_pairs,
     prepare_pairs,
-    read_hole_mask,
     scan_images,
     scan_masks,
 )
+from lbam.imaging.files import list_images
 
 
 def write_images(folder: Path, count: int, size: int = 64, seed: int = 0) -> list[Path]:
@@ -61,65 +58,6 @@ def write_binned_masks(folder: Path, per_bin: int, size: int = 64) -> dict[int, 
     return result
 
 
-# --- binning ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("holes", "total", "expected"),
-    [
-        (0, 1000, None),
-        (10, 1000, None),  # exactly 0.01: the first bin is open at 0.01
-        (11, 1000, 1),
-        (100, 1000, 1),  # exactly 0.1 closes bin 1
-        (101, 1000, 2),
-        (200, 1000, 2),
-        (201, 1000, 3),
-        (300, 1000, 3),
-        (500, 1000, 5),
-        (501, 1000, 6),
-        (600, 1000, 6),  # exactly 0.6 is still in
-        (601, 1000, None),
-        (1000, 1000, None),
-        (6554, 65536, 2),  # 0.100006 at 256 x 256
-        (6553, 65536, 1),  # 0.099991
-    ],
-)
-def test_hole_bin_edges_are_exact(holes, total, expected):
-    assert hole_bin(holes, total) == expected
-
-
-def test_bin_labels():
-    assert bin_label(1) == "(0.01, 0.1]"
-    assert bin_label(6) == "(0.5, 0.6]"
-
-
-# --- files ----------------------------------------------------------------------------------
-
-
-def test_list_image_files_selects_by_extension_and_sorts(tmp_path):
-    for name in ["b.png", "a.JPG", "index.csv", "LICENSE-NVIDIA.txt", "c.jpeg", "notes.md"]:
-        (tmp_path / name).write_bytes(b"x")
-    assert [p.name for p in list_image_files(tmp_path, "masks")] == ["a.JPG", "b.png", "c.jpeg"]
-
-
-def test_list_image_files_errors_name_the_folder(tmp_path):
-    with pytest.raises(LbamError, match=r"masks folder not found: .*nowhere"):
-        list_image_files(tmp_path / "nowhere", "masks")
-    (tmp_path / "index.csv").write_text("file\n")
-    with pytest.raises(LbamError, match=r"no images found in .*looked for files ending in \.png"):
-        list_image_files(tmp_path, "images")
-
-
-def test_read_hole_mask_white_is_hole_at_half_range(tmp_path):
-    values = np.array([[0, 127, 128, 255]], np.uint8)
-    Image.fromarray(values).save(tmp_path / "gray.png")
-    assert read_hole_mask(tmp_path / "gray.png").tolist() == [[False, False, True, True]]
-    Image.fromarray(np.stack([values] * 3, -1)).save(tmp_path / "rgb.png")
-    assert read_hole_mask(tmp_path / "rgb.png").tolist() == [[False, False, True, True]]
-    Image.fromarray(np.array([[0, 40000, 20000, 65535]], np.uint16)).save(tmp_path / "deep.png")
-    assert read_hole_mask(tmp_path / "deep.png").tolist() == [[False, True, False, True]]
-
-
 def test_scan_masks_measures_after_resizing_and_reports_out_of_bin(tmp_path):
     # 128 x 128 with rows 0-21 and the odd rows 23, 25, 27 white: 25/128 = 0.195 -> bin 2. Nearest
     # resizing to 64 keeps the odd rows 1, 3, ...: 14 white rows, 14/64 = 0.219 -> bin 3.
@@ -131,7 +69,7 @@ def test_scan_masks_measures_after_resizing_and_reports_out_of_bin(tmp_path):
     write_mask(tmp_path / "tiny.png", 10, size=64)  # 0.0024: outside every bin
     write_mask(tmp_path / "huge.png", 3000, size=64)  # 0.73: outside every bin
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    binned, unreadable, out_of_bin = scan_masks(list_image_files(tmp_path, "masks"), size=64)
+    binned, unreadable, out_of_bin = scan_masks(list_images(tmp_path, what="mask"), size=64)
     assert [m.path.name for m in binned[3]] == ["edge.png"]
     assert binned[3][0].hole_ratio == pytest.approx(14 / 64)
     assert [name for name, _ in out_of_bin] == ["huge.png", "tiny.png"]
@@ -144,7 +82,7 @@ def test_scan_masks_measures_after_resizing_and_reports_out_of_bin(tmp_path):
 def test_scan_images_reports_unreadable_files(tmp_path):
     good = write_images(tmp_path, 2)
     (tmp_path / "zz_broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    readable, unreadable = scan_images(list_image_files(tmp_path, "images"))
+    readable, unreadable = scan_images(list_images(tmp_path))
     assert readable == good
     assert unreadable[0][0] == "zz_broken.jpg" and unreadable[0][1]
 
@@ -155,7 +93,7 @@ def test_scan_images_reports_unreadable_files(tmp_path):
 def scanned(tmp_path: Path, images: int = 5, per_bin: int = 6):
     image_paths = write_images(tmp_path / "images", images)
     write_binned_masks(tmp_path / "masks", per_bin)
-    binned, _, _ = scan_masks(list_image_files(tmp_path / "masks", "masks"), size=64)
+    binned, _, _ = scan_masks(list_images(tmp_path / "masks", what="mask"), size=64)
     return image_paths, binned
 
 

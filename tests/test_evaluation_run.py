@@ -211,9 +211,9 @@ def test_unpairable_folders_are_errors(tmp_path):
     write_images(tmp_path / "images", 2)
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "index.csv").write_text("file\n")
-    with pytest.raises(LbamError, match=r"no masks found in .*masks"):
+    with pytest.raises(LbamError, match=r"mask folder .*masks.* holds no mask files"):
         evaluate(settings(tmp_path), log=lambda line: None)
-    with pytest.raises(LbamError, match=r"images folder not found: .*nowhere"):
+    with pytest.raises(LbamError, match=r"image folder not found: .*nowhere"):
         evaluate(settings(tmp_path, images=tmp_path / "nowhere"), log=lambda line: None)
 
 
@@ -226,7 +226,7 @@ def test_bad_settings_are_errors(folders):
         evaluate(settings(folders, out=folders / "images" / "report"), log=lambda line: None)
     with pytest.raises(LbamError, match="--size must be 0"):
         evaluate(settings(folders, size=8), log=lambda line: None)
-    with pytest.raises(LbamError, match="--device 'gpu7'"):
+    with pytest.raises(LbamError, match="unknown device 'gpu7'"):
         evaluate(settings(folders, device="gpu7"), log=lambda line: None)
     assert not (folders / "out").exists()
 

@@ -14,8 +14,8 @@ import lbam
 from lbam.cli.main import main
 from lbam.errors import LbamError
 from lbam.export import export_generator, generator_from_run
-from lbam.model.loading import build_generator
-from lbam.training.trainer import DUMP_WEIGHTS_ENV, train
+from lbam.model.registry import build_generator
+from lbam.training.trainer import train
 from training_helpers import make_photos, one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 
@@ -25,12 +25,8 @@ def run(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
     root = tmp_path_factory.mktemp("export")
     photos = make_photos(root / "photos")
     run_dir = root / "run"
-    dump = root / "dump"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(DUMP_WEIGHTS_ENV, str(dump))
-        train(tiny_config(photos, run_dir, steps=3, train__checkpoint_every=2, train__val_every=2))
-    state = load_file(str(dump / "rank0.safetensors"))
-    return run_dir, {k[len("generator.") :]: v for k, v in state.items() if k.startswith("generator.")}
+    result = train(tiny_config(photos, run_dir, steps=3, train__checkpoint_every=2, train__val_every=2))
+    return run_dir, {k: v.detach().clone() for k, v in result.generator.state_dict().items()}
 
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,11 +134,8 @@ def test_a_new_run_can_start_from_exported_weights(run, tmp_path):
     start = export_generator(run_dir, tmp_path / "start.safetensors", which="latest")
     start_weights = load_file(str(start))
     photos = run_dir.parent / "photos"
-    dump = tmp_path / "dump"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(DUMP_WEIGHTS_ENV, str(dump))
-        train(tiny_config(photos, tmp_path / "finetune", steps=1, model__init_weights=str(start)))
-    tuned = load_file(str(dump / "rank0.safetensors"))
+    result = train(tiny_config(photos, tmp_path / "finetune", steps=1, model__init_weights=str(start)))
+    tuned = {f"generator.{k}": v for k, v in result.generator.state_dict().items()}
     # One Adam step moves every weight by about the learning rate (1e-4) at most.
     largest_move = max(
         (tuned[f"generator.{k}"] - v).abs().max().item()
@@ -160,7 +153,7 @@ def test_init_weights_must_match_the_configured_generator(run, tmp_path):
     with pytest.raises(
         LbamError, match=r"model.init_weights .* different generator .*width=0.0625 there, 0.125 here"
     ):
-        train(tiny_config(photos, tmp_path / "a", model__init_weights=str(start), model__width=0.125))
+        train(tiny_config(photos, tmp_path / "a", model__init_weights=str(start), model__generator__width=0.125))
     with pytest.raises(LbamError, match="model.init_weights .*missing.safetensors.* model not found"):
         train(tiny_config(photos, tmp_path / "b", model__init_weights=str(tmp_path / "missing.safetensors")))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from lbam.errors import LbamError
-from lbam.inference.image_io import (
+from lbam.imaging.io import (
     Picture,
     apply_orientation,
     output_format,
@@ -14,7 +14,7 @@ from lbam.inference.image_io import (
     read_image,
     write_image,
 )
-from lbam.inference.masks import as_hole, dilate_hole, hole_from_array, prepare_hole, read_mask
+from lbam.imaging.masks import as_hole, dilate_hole, hole_from_array, prepare_hole, read_mask
 
 
 def rng_image(height, width, channels=3, dtype=np.uint8, seed=0):

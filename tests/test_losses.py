@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from lbam.errors import LbamError
+from lbam.features.vgg import VGG16Features
 from lbam.losses.adversarial import critic_loss, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import (
     InpaintingLoss,
-    LossWeights,
+    LossConfig,
     composite,
     gram_matrix,
     hole_l1,
@@ -18,7 +19,6 @@ from lbam.losses.inpainting import (
     style_loss,
     valid_l1,
 )
-from lbam.losses.vgg import VGG16Features
 
 
 def small_vgg() -> VGG16Features:
@@ -37,7 +37,7 @@ def half_hole_mask(batch: int = 1, size: int = 8) -> torch.Tensor:
 
 
 def test_paper_defaults() -> None:
-    w = LossWeights()
+    w = LossConfig()
     assert (w.hole, w.valid, w.perceptual, w.style, w.adversarial, w.gradient_penalty, w.ssim) == (
         6.0, 1.0, 0.01, 120.0, 0.1, 10.0, 0.0,
     )  # fmt: skip
@@ -45,8 +45,8 @@ def test_paper_defaults() -> None:
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), "big", None])
 def test_bad_weight_names_field(bad: object) -> None:
-    with pytest.raises(LbamError, match="'style'"):
-        LossWeights(style=bad)  # type: ignore[arg-type]
+    with pytest.raises(LbamError, match="losses.style"):
+        LossConfig(style=bad)  # type: ignore[arg-type]
 
 
 # ---- individual terms ----------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_perceptual_counts_output_and_composite() -> None:
 
 
 def test_total_is_weighted_sum() -> None:
-    weights = LossWeights(hole=2.0, valid=3.0, perceptual=0.5, style=7.0, adversarial=99.0)
+    weights = LossConfig(hole=2.0, valid=3.0, perceptual=0.5, style=7.0, adversarial=99.0)
     loss = InpaintingLoss(weights, vgg=small_vgg())
     g = torch.Generator().manual_seed(5)
     output, target = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
@@ -125,7 +125,7 @@ def test_total_is_weighted_sum() -> None:
 
 
 def test_gradient_reaches_output_only_through_holes_for_l1() -> None:
-    weights = LossWeights(perceptual=0.0, style=0.0, valid=0.0)
+    weights = LossConfig(perceptual=0.0, style=0.0, valid=0.0)
     output = torch.rand(1, 3, 8, 8, requires_grad=True)
     InpaintingLoss(weights)(output, torch.rand(1, 3, 8, 8), half_hole_mask())["total"].backward()
     assert output.grad[..., :4].abs().sum() == 0 and output.grad[..., 4:].abs().min() > 0
@@ -133,8 +133,8 @@ def test_gradient_reaches_output_only_through_holes_for_l1() -> None:
 
 def test_vgg_required_for_perceptual_and_style() -> None:
     with pytest.raises(LbamError, match="VGG16"):
-        InpaintingLoss(LossWeights(style=0.0))
-    terms = InpaintingLoss(LossWeights(perceptual=0.0, style=0.0))(
+        InpaintingLoss(LossConfig(style=0.0))
+    terms = InpaintingLoss(LossConfig(perceptual=0.0, style=0.0))(
         torch.ones(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), half_hole_mask()
     )
     assert set(terms) == {"hole", "valid", "total"}
@@ -142,9 +142,9 @@ def test_vgg_required_for_perceptual_and_style() -> None:
 
 
 def test_ssim_term_on_composite() -> None:
-    from lbam.evaluation.metrics import ssim
+    from lbam.imaging.metrics import ssim
 
-    weights = LossWeights(perceptual=0.0, style=0.0, ssim=2.0)
+    weights = LossConfig(perceptual=0.0, style=0.0, ssim=2.0)
     loss = InpaintingLoss(weights)
     g = torch.Generator().manual_seed(6)
     output = torch.rand(2, 3, 32, 32, generator=g, requires_grad=True)

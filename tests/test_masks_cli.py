@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from lbam.cli.main import main
-from lbam.data.masks import nvidia_bin
+from lbam.imaging.masks import hole_ratio_bin
 from shared_data import SHARED_DATA
 
 NVIDIA = SHARED_DATA / "masks" / "nvidia_irregular_test"
@@ -46,7 +46,7 @@ def test_generate_is_byte_reproducible_and_indexes_hole_ratios(tmp_path, capsys)
         assert set(np.unique(pixels)) <= {0, 255}
         ratio = float((pixels == 255).mean())
         assert abs(ratio - float(row["hole_ratio"])) < 1e-6
-        assert int(row["bin"]) == nvidia_bin(ratio)
+        assert int(row["bin"]) == hole_ratio_bin(pixels == 255)
     assert "wrote 6 masks of 96x64" in capsys.readouterr().out
 
 

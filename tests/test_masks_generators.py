@@ -14,12 +14,10 @@ from lbam.data.masks import (
     MaskMixture,
     build_mask_generator,
     mask_generator_from_spec,
-    nvidia_bin,
     parse_kind_list,
-    read_known_mask,
 )
-from lbam.data.masks.io import read_hole
 from lbam.errors import LbamError
+from lbam.imaging.masks import hole_ratio_bin, read_mask
 from shared_data import SHARED_DATA
 
 SYNTHETIC = ["noise", "lama_thin", "lama_medium", "lama_thick", "lama_boxes", "deepfill"]
@@ -155,7 +153,7 @@ def test_registry_errors_are_clear(tmp_path):
     with pytest.raises(LbamError, match="needs a 'path'"):
         build_mask_generator("files")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(LbamError, match="holds no mask images"):
+    with pytest.raises(LbamError, match="holds no mask files"):
         build_mask_generator("files", path=str(tmp_path / "empty"))
     with pytest.raises(LbamError, match="mask folder not found"):
         build_mask_generator("files", path=str(tmp_path / "missing"))
@@ -230,36 +228,16 @@ def test_files_skip_a_damaged_mask_file(mask_folder, caplog):
     assert "00003.png" in caplog.text
 
 
-def test_read_hole_accepts_any_mode_and_thresholds_at_half_range(tmp_path):
-    grey = np.array([[0, 127, 128, 255]], np.uint8)
-    Image.fromarray(grey).save(tmp_path / "l.png")
-    np.testing.assert_array_equal(read_hole(tmp_path / "l.png"), [[0, 0, 1, 1]])
-    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.png")
-    np.testing.assert_array_equal(read_hole(tmp_path / "rgb.png"), [[0, 0, 1, 1]])
-    Image.fromarray(np.stack([grey] * 3 + [np.full_like(grey, 255)], -1)).save(tmp_path / "rgba.png")
-    np.testing.assert_array_equal(read_hole(tmp_path / "rgba.png"), [[0, 0, 1, 1]])
-    Image.fromarray(np.array([[0, 30000, 40000, 65535]], np.uint16)).save(tmp_path / "i16.png")
-    np.testing.assert_array_equal(read_hole(tmp_path / "i16.png"), [[0, 0, 1, 1]])
-    Image.fromarray(np.array([[False, True]])).save(tmp_path / "bits.png")
-    np.testing.assert_array_equal(read_known_mask(tmp_path / "bits.png"), [[1.0, 0.0]])
-    with pytest.raises(LbamError, match="cannot read mask file"):
-        read_known_mask(tmp_path / "missing.png")
-
-
-def test_nvidia_bins_edges():
-    assert [nvidia_bin(r) for r in (0.0, 0.01, 0.0101, 0.1, 0.15, 0.6, 0.61, 1.0)] == [0, 0, 1, 1, 2, 6, 7, 7]
-
-
 @pytest.mark.skipif(not NVIDIA.is_dir(), reason="shared NVIDIA test masks not present on this machine")
 def test_nvidia_test_masks_read_as_indexed_and_fall_in_their_bins():
     with open(NVIDIA / "index.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1200
     for row in rows:
-        assert nvidia_bin(float(row["hole_ratio"])) == int(row["bin"]), row["file"]
+        assert hole_ratio_bin(read_mask(NVIDIA / row["file"])) == int(row["bin"]), row["file"]
     for row in rows[::150]:
-        known_mask = read_known_mask(NVIDIA / row["file"])
-        assert abs((1 - known_mask.mean()) - float(row["hole_ratio"])) < 1e-6
+        hole = read_mask(NVIDIA / row["file"])
+        assert abs(hole.mean() - float(row["hole_ratio"])) < 1e-6
     generator = build_mask_generator("files", path=str(NVIDIA))
     assert len(generator.files) == 1200  # index.csv and the licence text are not masks
     known_mask = generator((256, 256), np.random.default_rng(0))

@@ -64,7 +64,7 @@ def test_partial_conv_per_channel_mask() -> None:
 
 def test_config_and_layout() -> None:
     model = PConvUNet(width=0.0625)
-    assert model.config == PConvConfig(architecture="pconv", width=0.0625, layers=7)
+    assert model.config == PConvConfig(width=0.0625, layers=7)
     assert model.size_multiple == 128
     assert [block.conv.kernel_size[0] for block in model.encoder] == [7, 5, 5, 3, 3, 3, 3]
     assert [block.conv.stride[0] for block in model.encoder] == [2] * 7

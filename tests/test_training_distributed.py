@@ -21,7 +21,6 @@ import torch
 from safetensors.torch import load_file
 
 from lbam.training.logs import read_metrics
-from lbam.training.trainer import DUMP_WEIGHTS_ENV
 from training_helpers import make_photos, tiny_cli_args
 
 pytestmark = pytest.mark.slow
@@ -33,8 +32,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+HELPER = str(Path(__file__).with_name("train_and_dump.py"))
+
+
 def _launch(args: list[str], dump: Path, processes: int) -> float:
-    env = {**os.environ, DUMP_WEIGHTS_ENV: str(dump), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if processes > 1:
         command = [
             sys.executable,
@@ -43,12 +45,12 @@ def _launch(args: list[str], dump: Path, processes: int) -> float:
             f"--nproc_per_node={processes}",
             "--master_addr=127.0.0.1",
             f"--master_port={_free_port()}",
-            "-m",
-            "lbam",
+            HELPER,
+            str(dump),
             *args,
         ]
     else:
-        command = [sys.executable, "-m", "lbam", *args]
+        command = [sys.executable, HELPER, str(dump), *args]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -95,7 +97,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(photos, tmp_
 
 def build_initial() -> dict[str, torch.Tensor]:
     """The generator the runs start from (seed 0), with the dump's key names."""
-    from lbam.model.loading import build_generator
+    from lbam.model.registry import build_generator
 
     torch.manual_seed(0)
     model = build_generator("lbam", width=0.0625)

@@ -38,7 +38,7 @@ def _copy_run(source: Path, target: Path) -> Path:
     [
         (
             lambda photos, tmp: {"data__train_dir": str(tmp / "empty")},
-            "data.train_dir: image folder .* holds no images",
+            "data.train_dir: image folder .* holds no image files",
         ),
         (
             lambda photos, tmp: {"data__train_dir": str(tmp / "missing")},
@@ -98,7 +98,9 @@ def test_resume_with_a_mismatched_model(finished_run, tmp_path):
     run_dir = _copy_run(finished_run, tmp_path / "run")
     config_file = run_dir / "config.yaml"
     config_file.write_text(config_file.read_text().replace("width: 0.0625", "width: 0.125", 1))
-    with pytest.raises(LbamError, match="model.width is 0.0625 in the checkpoint and 0.125 in the config"):
+    with pytest.raises(
+        LbamError, match="model.generator.width is 0.0625 in the checkpoint and 0.125 in the config"
+    ):
         train(load_run_config(run_dir, ["train.steps=4"]), run_dir, resume=True)
 
 

@@ -82,7 +82,7 @@ def test_run_folder_layout(straight_run):
     assert "finished 4 steps" in (straight_run / "train.log").read_text()
     # the resolved config is what --resume reads back
     config = load_run_config(straight_run)
-    assert config.train.steps == 4 and config.model.width == 0.0625
+    assert config.train.steps == 4 and config.model.generator["width"] == 0.0625
 
 
 def test_two_steps_then_resume_equals_four_steps(photos, straight_run, tmp_path):

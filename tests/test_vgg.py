@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lbam.errors import LbamError
-from lbam.losses.vgg import LAYER_NAMES, LPIPS_LAYERS, VGG16Features, default_weights_path, load_vgg16
+from lbam.features.vgg import LAYER_NAMES, LPIPS_LAYERS, VGG16Features, default_weights_path, load_vgg16
 
 # torchvision's vgg16().features: conv indices and (out, in) channels.
 TORCHVISION_CONVS = {
@@ -184,7 +184,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_allow_random_warns_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with (
-        caplog.at_level(logging.WARNING, logger="lbam.losses.vgg"),
+        caplog.at_level(logging.WARNING, logger="lbam.features.vgg"),
         pytest.warns(UserWarning, match="RANDOM"),
     ):
         vgg = load_vgg16(tmp_path / "absent.pth", allow_random=True)

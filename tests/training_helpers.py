@@ -55,7 +55,7 @@ def tiny_config(data_dir: Path, out_dir: Path, steps: int = 4, **overrides: obje
         ("train.out_dir", str(out_dir)),
         ("train.steps", steps),
         ("masks", [{"kind": "noise", "weight": 1}, {"kind": "lama_boxes", "weight": 1}]),
-        ("model.width", 0.0625),
+        ("model.generator.width", 0.0625),
         ("model.critic_width", 0.0625),
         ("model.critic_norm", "none"),
         ("data.crop_size", 128),

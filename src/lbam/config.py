@@ -185,6 +185,10 @@ def apply_overrides(
                 node[name] = value
                 break
             annotation = hints[name]
+            if annotation is dict or typing.get_origin(annotation) is dict:
+                # A free mapping (e.g. model.generator): its keys are checked where it is used.
+                _set_nested(node, path[depth:], value)
+                break
             if not dataclasses.is_dataclass(annotation):
                 raise LbamError(f"config key {'.'.join(path[: depth + 1])!r} has no sub-keys")
             child = node.get(name)
@@ -283,6 +287,16 @@ def _parse_yaml_value(raw: str, key: str) -> Any:
         return yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         raise LbamError(f"cannot parse the value of {key!r}: {raw!r}") from None
+
+
+def _set_nested(node: dict[str, Any], path: list[str], value: Any) -> None:
+    for name in path[:-1]:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            child = {}
+            node[name] = child
+        node = child
+    node[path[-1]] = value
 
 
 def _deep_copy(data: Any) -> Any:

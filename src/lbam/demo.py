@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from lbam.evaluation.methods import OpenCVInpaint
-from lbam.evaluation.metrics import psnr, ssim
 from lbam.evaluation.report import labelled_sheet, show_hole, write_png
+from lbam.imaging.io import load_rgb
+from lbam.imaging.masks import read_mask
+from lbam.imaging.metrics import psnr, ssim
 from lbam.inference.pipeline import get_model, inpaint
 from lbam.model.loading import DEFAULT_MODEL
 
@@ -21,9 +22,9 @@ def demo_inputs() -> tuple[np.ndarray, np.ndarray]:
     """The bundled photo (H, W, 3) uint8 and its known mask (H, W) bool, True = known."""
     assets = resources.files("lbam") / "assets"
     with resources.as_file(assets / "demo_photo.jpg") as path:
-        photo = np.array(Image.open(path).convert("RGB"))
+        photo = np.array(load_rgb(path))
     with resources.as_file(assets / "demo_mask.png") as path:
-        hole = np.asarray(Image.open(path).convert("L")) >= 128  # the file is white = hole
+        hole = read_mask(path)
     return photo, ~hole
 
 

@@ -81,13 +81,8 @@ def run(args: argparse.Namespace) -> int:
 def generate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from lbam.data.masks import (
-        hole_ratio,
-        mask_generator_from_spec,
-        nvidia_bin,
-        parse_kind_list,
-        write_mask_png,
-    )
+    from lbam.data.masks import mask_generator_from_spec, parse_kind_list
+    from lbam.imaging.masks import hole_ratio_bin, write_mask_png
 
     if args.count < 1:
         raise LbamError(f"--count must be positive, got {args.count}")
@@ -101,21 +96,22 @@ def generate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        rows, ratios = [], []
+        rows, ratios, bins = [], [], []
         for k in range(args.count):
             known_mask = generator(size, np.random.default_rng((args.seed, k)))
             name = f"mask_{k:05d}.png"
             write_mask_png(staging / name, known_mask)
-            ratio = hole_ratio(known_mask)
-            ratios.append(ratio)
-            rows.append(f"{name},{ratio:.6f},{nvidia_bin(ratio)}\n")
+            hole = known_mask < 0.5
+            ratios.append(float(hole.mean()))
+            bins.append(hole_ratio_bin(hole))
+            rows.append(f"{name},{ratios[-1]:.6f},{bins[-1]}\n")
         (staging / INDEX_NAME).write_text("file,hole_ratio,bin\n" + "".join(rows), encoding="utf-8")
         _move_into_place(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {args.count} masks of {size[1]}x{size[0]} (WxH) to {out}")
-    print_histogram(ratios)
+    print_histogram(ratios, bins)
     return 0
 
 
@@ -154,41 +150,43 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 def stats(args: argparse.Namespace) -> int:
     import cv2
-    from PIL import Image
+    import numpy as np
 
-    from lbam.data.masks.io import find_mask_files, read_hole
+    from lbam.imaging.files import list_images
+    from lbam.imaging.masks import hole_ratio_bin, read_mask
 
     size = parse_size(args.size) if args.size is not None else None
-    files = find_mask_files(args.folder)
-    ratios, unreadable = [], []
+    files = list_images(args.folder, what="mask")
+    ratios, bins, unreadable = [], [], []
     for path in files:
         try:
-            hole = read_hole(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            hole = read_mask(path)
+        except LbamError as error:
             unreadable.append(f"{path.name} ({error})")
             continue
         if size is not None:
-            hole = cv2.resize(hole, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+            hole = cv2.resize(hole.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST) > 0
         ratios.append(float(hole.mean()))
+        bins.append(hole_ratio_bin(hole))
     if not ratios:
         raise LbamError(f"no mask in {args.folder!r} could be read ({len(files)} files)")
     resized = f", resized to {size[1]}x{size[0]} (WxH)" if size is not None else ""
     print(f"{len(ratios)} masks in {args.folder}{resized}")
     if unreadable:
         print(f"skipped {len(unreadable)} unreadable files: {', '.join(unreadable[:5])}")
-    print_histogram(ratios)
+    print_histogram(ratios, bins)
     return 0
 
 
-def print_histogram(ratios: list[float]) -> None:
+def print_histogram(ratios: list[float], bins: list[int]) -> None:
     """Counts and fractions per NVIDIA hole-ratio bin (0 = below, 1..6, 7 = above) and the mean."""
-    from lbam.data.masks.io import NVIDIA_BIN_EDGES, nvidia_bin, nvidia_bin_label
+    from lbam.imaging.masks import NVIDIA_BIN_EDGES, bin_label
 
     counts = [0] * (len(NVIDIA_BIN_EDGES) + 1)
-    for ratio in ratios:
-        counts[nvidia_bin(ratio)] += 1
+    for index in bins:
+        counts[index] += 1
     print(f"{'bin':<6} {'hole ratio':<13} {'count':>7} {'fraction':>9}")
     for index, count in enumerate(counts):
         name = "below" if index == 0 else "above" if index == len(counts) - 1 else str(index)
-        print(f"{name:<6} {nvidia_bin_label(index):<13} {count:>7} {count / len(ratios):>9.3f}")
+        print(f"{name:<6} {bin_label(index):<13} {count:>7} {count / len(ratios):>9.3f}")
     print(f"mean hole ratio: {sum(ratios) / len(ratios):.4f}")

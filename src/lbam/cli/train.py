@@ -21,7 +21,7 @@ SHORT_FLAGS = {
     "batch_size": "train.batch_size",
     "crop_size": "data.crop_size",
     "model": "model.architecture",
-    "width": "model.width",
+    "width": "model.generator.width",
     "init_weights": "model.init_weights",
     "device": "train.device",
     "seed": "train.seed",
@@ -53,9 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop-size", type=int, metavar="N", help="training crop, a multiple of 128 (data.crop_size)"
     )
     parser.add_argument(
-        "--model", choices=("lbam", "pconv"), help="generator architecture (model.architecture)"
+        "--model", metavar="NAME", help="generator architecture: lbam or pconv (model.architecture)"
     )
-    parser.add_argument("--width", type=float, metavar="W", help="channel width multiplier (model.width)")
+    parser.add_argument(
+        "--width", type=float, metavar="W", help="channel width multiplier (model.generator.width)"
+    )
     parser.add_argument(
         "--init-weights",
         metavar="FILE|NAME",

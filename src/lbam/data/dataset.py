@@ -24,47 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset
 
 from lbam.data.masks.base import MaskGenerator
 from lbam.errors import LbamError
+from lbam.imaging.files import list_images
+from lbam.imaging.io import DECODE_ERRORS, load_rgb
 
 LOG = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 RESIZE_MODES = ("square", "shorter_side")
-# Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-def find_images(root: str | os.PathLike) -> list[Path]:
-    """Image files under ``root``: recursive, .jpg/.jpeg/.png/.webp in any letter case, sorted.
-
-    Hidden files (names starting with ``.``, such as macOS ``._x.jpg`` forks) are ignored.
-
-    Raises:
-        LbamError: ``root`` is not a folder or holds no images.
-    """
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise LbamError(f"image folder not found: {str(folder)!r}")
-    files = []
-    seen = set()
-    for dirpath, dirnames, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:  # a symlink loop
-            dirnames.clear()
-            continue
-        seen.add(real)
-        files.extend(
-            Path(dirpath) / name
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
-        )
-    if not files:
-        raise LbamError(f"image folder {str(folder)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return sorted(files)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -73,29 +43,11 @@ def image_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
-def load_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
-    """Decode ``path`` as 8-bit RGB with its EXIF orientation applied; raises DECODE_ERRORS.
-
-    ``draft_size`` lets JPEG decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) as long as both
-    sides stay at least ``draft_size``; the image is resized below that size afterwards anyway.
-    """
-    with Image.open(path) as image:
-        if draft_size is not None and image.format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        if image.mode.startswith("I;16") or image.mode == "I":
-            # 16-bit grey: Pillow's RGB conversion would clip instead of scaling
-            values = np.asarray(image, dtype=np.float64) / 257.0
-            image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8))
-        return image.convert("RGB")
-
-
 class InpaintingDataset(Dataset):
     """Photos from a folder as ``{"image", "known_mask"}`` items for training or validation.
 
     Args:
-        root: image folder (searched recursively, see :func:`find_images`) or a list of image files.
+        root: image folder (searched recursively, see :func:`lbam.imaging.files.list_images`) or a list of image files.
         mask_generator: ``generator((H, W), rng) -> known_mask`` (see :mod:`lbam.data.masks`).
         crop_size: side S of the square crops.
         load_size: resize target before cropping (the paper: 350); None keeps the original size.
@@ -163,7 +115,7 @@ class InpaintingDataset(Dataset):
 
         if isinstance(root, (str, os.PathLike)):
             self.root = str(root)
-            candidates = find_images(root)
+            candidates = list_images(root)
         else:
             self.root = "<file list>"
             candidates = [Path(p) for p in root]

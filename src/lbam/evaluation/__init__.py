@@ -4,6 +4,6 @@
 Only the metrics are imported here, so ``from lbam.evaluation import ssim`` stays light.
 """
 
-from lbam.evaluation.metrics import l1, psnr, ssim
+from lbam.imaging.metrics import l1, psnr, ssim
 
 __all__ = ["l1", "psnr", "ssim"]

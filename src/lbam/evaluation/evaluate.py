@@ -10,19 +10,22 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
+import PIL
+import skimage
 import torch
+from tqdm import tqdm
 
 from lbam import __version__
 from lbam.errors import LbamError
-from lbam.evaluation import metrics as image_metrics
+from lbam.evaluation.fid import FEATURE_DIM, fid_from_features, load_fid_inception
+from lbam.evaluation.lpips import load_lpips
 from lbam.evaluation.methods import Method, make_methods, to_uint8
 from lbam.evaluation.protocol import (
-    BINS,
     PreparedPair,
-    bin_label,
-    list_image_files,
     make_pairs,
     prepare_pairs,
     scan_images,
@@ -38,6 +41,10 @@ from lbam.evaluation.report import (
     write_summary_json,
     write_summary_md,
 )
+from lbam.imaging import metrics as image_metrics
+from lbam.imaging.files import list_images
+from lbam.imaging.masks import BINS, bin_label
+from lbam.utils.device import resolve_device
 
 DEFAULT_PAIRS = 100
 DEFAULT_SIZE = 256
@@ -76,7 +83,8 @@ class EvaluationSettings:
     allow_random_vgg: bool = field(default=False, repr=False)
 
 
-def _check_settings(s: EvaluationSettings) -> None:
+def _check_settings(s: EvaluationSettings) -> str:
+    """Refuse bad settings before any work; returns the resolved device name."""
     if s.size < 0 or 0 < s.size < 16:
         raise LbamError(f"--size must be 0 (full resolution) or at least 16, got {s.size}")
     if s.pairs < 1:
@@ -85,12 +93,7 @@ def _check_settings(s: EvaluationSettings) -> None:
         raise LbamError(f"--grid-pairs must be 0 or more, got {s.grid_pairs}")
     if s.grid_tile < 16:
         raise LbamError(f"--grid-tile must be at least 16, got {s.grid_tile}")
-    try:
-        device = torch.device(s.device)
-    except RuntimeError:
-        raise LbamError(f"--device {s.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise LbamError(f"--device {s.device}: CUDA is not available here")
+    device = str(resolve_device(s.device))
     out = Path(s.out).expanduser().resolve()
     for name, folder in (("images", s.images), ("masks", s.masks)):
         folder = Path(folder).expanduser().resolve()
@@ -98,13 +101,10 @@ def _check_settings(s: EvaluationSettings) -> None:
             raise LbamError(f"--out {s.out} lies inside the {name} folder {folder}; choose another folder")
     if out.exists() and not out.is_dir():
         raise LbamError(f"--out {s.out} exists and is not a folder")
+    return device
 
 
 def _versions() -> dict[str, str]:
-    import cv2
-    import PIL
-    import skimage
-
     return {
         "lbam": __version__,
         "python": platform.python_version(),
@@ -163,8 +163,6 @@ def _inception_features(fid_model, image: np.ndarray) -> np.ndarray:
 
 def _truth_features(fid_model, prepared: Sequence[PreparedPair], progress: bool) -> np.ndarray:
     """FID features (pairs, 2048) of the pairs' ground truths, in order."""
-    from tqdm import tqdm
-
     items = tqdm(prepared, desc="FID truths", unit="pair", disable=not progress, file=sys.stderr)
     return np.stack([_inception_features(fid_model, item.image) for item in items])
 
@@ -181,8 +179,6 @@ def _fid_table(
     ``truth`` and ``results[method]`` hold one feature row (2048,) per prepared pair, in order.
     Bins with fewer than :data:`FID_MIN_BIN_PAIRS` pairs get no FID; every skip is noted.
     """
-    from lbam.evaluation.fid import FEATURE_DIM, fid_from_features
-
     bins = np.array([item.pair.bin for item in prepared])
     chosen = {"all": np.ones(len(prepared), bool)}
     too_few = []
@@ -246,8 +242,6 @@ def _run_method(
     progress: bool,
 ) -> tuple[list[dict], dict[int, np.ndarray], np.ndarray | None]:
     """Rows of results.csv, the kept composites by pair id, and FID features (pairs, 2048) or None."""
-    from tqdm import tqdm
-
     rows, kept, features = [], {}, []
     for item in tqdm(prepared, desc=f"{method.name:>12}", unit="pair", disable=not progress, file=sys.stderr):
         known = item.known_mask
@@ -297,32 +291,56 @@ def _grid_pairs(prepared: Sequence[PreparedPair], per_bin: int) -> dict[int, lis
 def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -> dict:
     """Run the protocol (see :mod:`lbam.evaluation.protocol`) and write the report into ``settings.out``.
 
-    Returns the summary dict that is also written to summary.json. Raises LbamError for bad input
-    (unknown method, folders without usable images or masks, every mask outside the bins, ...).
-    """
-    s = settings
-    _check_settings(s)
-    methods = make_methods(s.methods, s.device, s.radius)
-    notes: list[str] = []
-    lpips_model = None
-    if s.lpips_weights is not None:
-        from lbam.evaluation.lpips import load_lpips
+    Four stages: pair the inputs, run every method on every pair, score and summarise, write the
+    report. Returns the summary dict that is also written to summary.json.
 
+    Raises:
+        LbamError: bad input (unknown method, folders without usable images or masks, every mask
+            outside the bins, ...), before anything is written.
+    """
+    device = _check_settings(settings)
+    methods = make_methods(settings.methods, device, settings.radius)
+    notes: list[str] = []
+    lpips_model, fid_model = _metric_models(settings, device, log, notes)
+    prepared, skipped = pair_inputs(settings, log, notes)
+    log(f"methods: {', '.join(m.name for m in methods)}")
+    grid_items = _grid_pairs(prepared, settings.grid_pairs)
+    keep = {item.pair.pair_id for items in grid_items.values() for item in items}
+    runs = run_methods(methods, prepared, lpips_model, fid_model, keep, settings.progress, log)
+    summary = summarise_runs(settings, device, methods, prepared, runs, lpips_model, fid_model, log, notes)
+    summary["skipped"] = skipped
+    out = Path(settings.out).expanduser()
+    write_report(out, summary, methods, runs, grid_items, settings.grid_tile, log)
+    return summary
+
+
+def _metric_models(
+    s: EvaluationSettings, device: str, log: Callable[[str], None], notes: list[str]
+) -> tuple[Any, Any]:
+    """The LPIPS and FID networks when their weights are given (else None, with a note)."""
+    lpips_model = fid_model = None
+    if s.lpips_weights is not None:
         lpips_model = load_lpips(s.lpips_weights, s.vgg_weights, s.allow_random_vgg, device="cpu")
     else:
         notes.append(LPIPS_MISSING)
         log(LPIPS_MISSING)
-    fid_model = None
     if s.fid_weights is not None:
-        from lbam.evaluation.fid import load_fid_inception
-
-        fid_model = load_fid_inception(s.fid_weights, device=s.device)
+        fid_model = load_fid_inception(s.fid_weights, device=device)
     else:
         notes.append(FID_MISSING)
         log(FID_MISSING)
+    return lpips_model, fid_model
 
-    image_files = list_image_files(s.images, "images")
-    mask_files = list_image_files(s.masks, "masks")
+
+def pair_inputs(
+    s: EvaluationSettings, log: Callable[[str], None], notes: list[str]
+) -> tuple[list[PreparedPair], dict[str, list[str]]]:
+    """Stage 1: list, decode and bin the inputs, then pair and prepare them (the protocol).
+
+    Returns the prepared pairs and the names of the files left out, by reason.
+    """
+    image_files = list_images(s.images, what="image")
+    mask_files = list_images(s.masks, what="mask")
     images, bad_images = scan_images(image_files)
     binned, bad_masks, out_of_bin = scan_masks(mask_files, s.size)
     for line in (
@@ -340,54 +358,85 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
             f"none of the {len(mask_files)} mask files in {s.masks} is usable: {len(out_of_bin)} have a hole ratio "
             f"outside every bin (0.01, 0.6] and {len(bad_masks)} cannot be read (white = hole)"
         )
-    for k in BINS:
-        if not binned[k]:
-            line = f"bin {bin_label(k)} has no masks: it is left out"
-        elif len(binned[k]) < s.pairs:
-            line = (
-                f"bin {bin_label(k)} has {len(binned[k])} masks, fewer than --pairs {s.pairs}: all are used"
-            )
-        else:
-            continue
+    for line in _bin_notes(binned, s.pairs):
         notes.append(line)
         log(line)
-
-    pairs = make_pairs(images, binned, s.pairs, s.seed)
     try:
-        prepared = prepare_pairs(pairs, s.size)
-    except OSError as error:  # a file changed or vanished after it was scanned
+        prepared = prepare_pairs(make_pairs(images, binned, s.pairs, s.seed), s.size)
+    except (OSError, LbamError) as error:  # a file changed or vanished after it was scanned
         raise LbamError(f"cannot read an input file while preparing pairs: {error}") from None
     log(
         f"{len(prepared)} pairs ({len(images)} images, {usable_masks} binned masks, seed {s.seed}, "
-        f"{'full resolution' if s.size == 0 else f'{s.size} px'}); methods: {', '.join(m.name for m in methods)}"
+        f"{'full resolution' if s.size == 0 else f'{s.size} px'})"
     )
+    skipped = {
+        "unreadable_images": [name for name, _ in bad_images],
+        "unreadable_masks": [name for name, _ in bad_masks],
+        "masks_out_of_bin": [name for name, _ in out_of_bin],
+    }
+    return prepared, skipped
 
-    grid_items = _grid_pairs(prepared, s.grid_pairs)
-    keep = {item.pair.pair_id for items in grid_items.values() for item in items}
-    truth_features = None
+
+def _bin_notes(binned: dict[int, list], pairs: int) -> list[str]:
+    lines = []
+    for k in BINS:
+        if not binned[k]:
+            lines.append(f"bin {bin_label(k)} has no masks: it is left out")
+        elif len(binned[k]) < pairs:
+            lines.append(
+                f"bin {bin_label(k)} has {len(binned[k])} masks, fewer than --pairs {pairs}: all are used"
+            )
+    return lines
+
+
+@dataclass
+class MethodRun:
+    """Stage 2's output for one method: results.csv rows, kept composites, FID features or None."""
+
+    rows: list[dict]
+    kept: dict[int, np.ndarray]
+    features: np.ndarray | None
+
+
+def run_methods(
+    methods: Sequence[Method],
+    prepared: Sequence[PreparedPair],
+    lpips_model: Any,
+    fid_model: Any,
+    keep: set[int],
+    progress: bool,
+    log: Callable[[str], None],
+) -> dict[str, MethodRun]:
+    """Stage 2: every method on every pair, each result scored as it comes (see :func:`_run_method`)."""
+    runs = {}
+    for method in methods:
+        rows, kept, features = _run_method(method, prepared, lpips_model, fid_model, keep, progress)
+        runs[method.name] = MethodRun(rows, kept, features)
+        total = sum(r["seconds"] for r in rows)
+        log(f"{method.name}: {len(rows)} pairs in {total:.1f} s ({1000 * total / len(rows):.1f} ms per pair)")
+    return runs
+
+
+def summarise_runs(
+    s: EvaluationSettings,
+    device: str,
+    methods: Sequence[Method],
+    prepared: Sequence[PreparedPair],
+    runs: dict[str, MethodRun],
+    lpips_model: Any,
+    fid_model: Any,
+    log: Callable[[str], None],
+    notes: list[str],
+) -> dict:
+    """Stage 3: per-bin means, FID, the settings, versions and notes that make up summary.json."""
+    rows = [row for run in runs.values() for row in run.rows]
+    summary = summarize(rows, [m.name for m in methods], _metric_names(lpips_model))
     if fid_model is not None:
         start = time.perf_counter()
-        truth_features = _truth_features(fid_model, prepared, s.progress)
+        truth = _truth_features(fid_model, prepared, s.progress)
         log(f"FID: features of {len(prepared)} ground truths in {time.perf_counter() - start:.1f} s")
-    rows: list[dict] = []
-    kept: dict[str, dict[int, np.ndarray]] = {}
-    fid_features: dict[str, np.ndarray] = {}
-    for method in methods:
-        method_rows, kept[method.name], features = _run_method(
-            method, prepared, lpips_model, fid_model, keep, s.progress
-        )
-        if features is not None:
-            fid_features[method.name] = features
-        rows += method_rows
-        total = sum(r["seconds"] for r in method_rows)
-        log(
-            f"{method.name}: {len(method_rows)} pairs in {total:.1f} s ({1000 * total / len(method_rows):.1f} ms per pair)"
-        )
-
-    metric_names = ["psnr", "ssim", "l1"] + (["lpips"] if lpips_model is not None else [])
-    summary = summarize(rows, [m.name for m in methods], metric_names)
-    if truth_features is not None:
-        add_set_metric(summary, "fid", _fid_table(prepared, truth_features, fid_features, log, notes))
+        features = {name: run.features for name, run in runs.items() if run.features is not None}
+        add_set_metric(summary, "fid", _fid_table(prepared, truth, features, log, notes))
     settings_dict = {
         key: (str(value) if isinstance(value, Path) else value)
         for key, value in asdict(s).items()
@@ -396,20 +445,28 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
     settings_dict["methods"] = [m if isinstance(m, str) else m.name for m in s.methods]
     summary["settings"] = settings_dict
     summary["versions"] = _versions()
-    summary["machine"] = {
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": s.device,
-    }
+    summary["machine"] = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
     summary["notes"] = notes
-    summary["skipped"] = {
-        "unreadable_images": [name for name, _ in bad_images],
-        "unreadable_masks": [name for name, _ in bad_masks],
-        "masks_out_of_bin": [name for name, _ in out_of_bin],
-    }
+    return summary
 
-    out = Path(s.out).expanduser()
+
+def _metric_names(lpips_model: Any) -> list[str]:
+    return ["psnr", "ssim", "l1"] + (["lpips"] if lpips_model is not None else [])
+
+
+def write_report(
+    out: Path,
+    summary: dict,
+    methods: Sequence[Method],
+    runs: dict[str, MethodRun],
+    grid_items: dict[int, list[PreparedPair]],
+    tile: int,
+    log: Callable[[str], None],
+) -> None:
+    """Stage 4: results.csv, summary.json, summary.md and one contact sheet per bin."""
     out.mkdir(parents=True, exist_ok=True)
+    rows = [row for run in runs.values() for row in run.rows]
+    metric_names = summary["metrics"]
     write_results_csv(out / "results.csv", rows, metric_names)
     write_summary_json(out / "summary.json", summary)
     write_summary_md(out / "summary.md", summary)
@@ -421,9 +478,8 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
                 f"#{item.pair.pair_id} {item.pair.image.stem} + {item.pair.mask.stem} ({item.hole_ratio:.3f})"
             )
             tiles = [show_hole(item.image, item.known_mask)]
-            tiles += [kept[m.name][item.pair.pair_id] for m in methods]
+            tiles += [runs[m.name].kept[item.pair.pair_id] for m in methods]
             tiles.append(item.image)
             grid_rows.append((caption, tiles))
-        write_png(out / f"grid_bin{k}.png", make_grid(columns, grid_rows, s.grid_tile))
+        write_png(out / f"grid_bin{k}.png", make_grid(columns, grid_rows, tile))
     log(f"wrote {out / 'results.csv'}, summary.json, summary.md and {len(grid_items)} grid_bin*.png")
-    return summary

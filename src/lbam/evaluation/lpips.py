@@ -1,6 +1,6 @@
 """LPIPS-VGG (Zhang et al., 2018): a learned perceptual distance, lower is more similar.
 
-The network is the ImageNet VGG16 trunk from :mod:`lbam.losses.vgg` (torchvision's
+The network is the ImageNet VGG16 trunk from :mod:`lbam.features.vgg` (torchvision's
 ``vgg16-397923af.pth``) plus five learned 1x1 channel weightings, the ``vgg.pth`` file of the lpips
 project's v0.1 weights (keys ``lin0.model.1.weight`` ... ``lin4.model.1.weight``, shapes
 (1, C, 1, 1) for C = 64, 128, 256, 512, 512). Neither file ships with lbam; the user supplies both.
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
-from lbam.losses.vgg import LPIPS_LAYERS, VGG16Features, load_vgg16
+from lbam.features.vgg import LPIPS_LAYERS, VGG16Features, load_vgg16
 from lbam.utils.weights import as_state_dict, load_pth
 
 LPIPS_CHANNELS = (64, 128, 256, 512, 512)

@@ -2,10 +2,11 @@
 
 Definition (also in ``lbam evaluate --help`` and docs/benchmarks.md):
 
-1. Files are selected by image extension (so ``index.csv`` or a licence file next to the masks is
-   ignored) and sorted by their path relative to the folder. Files that cannot be decoded are
-   skipped and reported.
-2. Masks: white = hole (pixels above half the value range). With ``size > 0`` a mask is
+1. Files are listed by :func:`lbam.imaging.files.list_images` (so ``index.csv`` or a licence file
+   next to the masks is ignored), sorted by their path relative to the folder. Files that cannot
+   be decoded are skipped and reported.
+2. Masks are read by :func:`lbam.imaging.masks.read_mask`, as ``lbam inpaint`` reads them (white,
+   non-zero colour, alpha or a 0/1 label map = hole, thresholded at half range). With ``size > 0`` a mask is
    center-cropped to a square and resized to ``size`` x ``size`` with nearest-neighbour; its hole
    ratio is measured *after* that resize. With ``size == 0`` it is measured at the mask's own
    resolution, and the mask is later resized (nearest) to each image it meets.
@@ -29,45 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from lbam.errors import LbamError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-# The NVIDIA irregular-mask test bins as (low, high] in tenths, except the first (0.01, 0.1].
-BIN_EDGES: tuple[tuple[float, float], ...] = (
-    (0.01, 0.1),
-    (0.1, 0.2),
-    (0.2, 0.3),
-    (0.3, 0.4),
-    (0.4, 0.5),
-    (0.5, 0.6),
-)
-BINS: tuple[int, ...] = tuple(range(1, len(BIN_EDGES) + 1))
-
-
-def bin_label(k: int) -> str:
-    """``(0.01, 0.1]`` style label of bin k (1-based)."""
-    low, high = BIN_EDGES[k - 1]
-    return f"({low:g}, {high:g}]"
-
-
-def hole_bin(hole_pixels: int, total_pixels: int) -> int | None:
-    """The bin (1..6) of a mask with ``hole_pixels`` holes out of ``total_pixels``, or None.
-
-    Exact: ratio r = hole/total is in (0.01, 0.1] iff total < 100 hole <= 10 total, and in
-    ((k-1)/10, k/10] iff (k-1) total < 10 hole <= k total for k = 2..6.
-    """
-    if total_pixels <= 0:
-        return None
-    tenths = 10 * hole_pixels
-    if total_pixels < 100 * hole_pixels and tenths <= total_pixels:
-        return 1
-    for k in BINS[1:]:
-        if (k - 1) * total_pixels < tenths <= k * total_pixels:
-            return k
-    return None
+from lbam.imaging.io import load_rgb
+from lbam.imaging.masks import BINS, hole_bin, read_mask
 
 
 @dataclass(frozen=True)
@@ -112,22 +79,6 @@ class Skipped:
     masks_out_of_bin: list[tuple[str, float]]
 
 
-def list_image_files(folder: str | Path, what: str) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted by relative path; LbamError if none."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise LbamError(f"{what} folder not found: {folder}")
-    files = sorted(
-        (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
-    if not files:
-        raise LbamError(
-            f"no {what} found in {folder} (looked for files ending in {', '.join(IMAGE_EXTENSIONS)})"
-        )
-    return files
-
-
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}".splitlines()[0]
 
@@ -139,33 +90,12 @@ def _center_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def read_rgb(path: Path) -> Image.Image:
-    """Decode an image fully as RGB with its EXIF orientation applied (errors propagate)."""
-    with Image.open(path) as opened:
-        opened.load()
-        image = ImageOps.exif_transpose(opened)
-        return image.convert("RGB")
-
-
 def prepare_image(path: Path, size: int) -> np.ndarray:
     """(H, W, 3) uint8: center-cropped and Lanczos-resized to ``size``; full resolution if size == 0."""
-    image = read_rgb(path)
+    image = load_rgb(path)
     if size > 0:
         image = image.crop(_center_square(image.size)).resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8).copy()
-
-
-def read_hole_mask(path: Path) -> np.ndarray:
-    """(H, W) bool, True = hole, from a mask file where white (above half range) is the hole."""
-    with Image.open(path) as opened:
-        opened.load()
-        if opened.mode == "1":
-            return np.asarray(opened, dtype=bool).copy()
-        if opened.mode.startswith("I;16"):
-            return np.asarray(opened).astype(np.int64) > 32767
-        if opened.mode in ("I", "F"):
-            raise ValueError(f"unsupported mask mode {opened.mode}; save masks as 8-bit grayscale")
-        return np.asarray(opened.convert("L")) >= 128
 
 
 def resize_hole_mask(hole: np.ndarray, size: int | tuple[int, int], crop: bool) -> np.ndarray:
@@ -184,7 +114,7 @@ def resize_hole_mask(hole: np.ndarray, size: int | tuple[int, int], crop: bool) 
 
 def prepare_hole_mask(path: Path, size: int) -> np.ndarray:
     """The mask as used for binning: at ``size`` (cropped + nearest) or its own size when size == 0."""
-    hole = read_hole_mask(path)
+    hole = read_mask(path)
     return resize_hole_mask(hole, size, crop=True) if size > 0 else hole
 
 
@@ -193,7 +123,7 @@ def scan_images(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]
     readable, unreadable = [], []
     for path in paths:
         try:
-            read_rgb(path)
+            load_rgb(path)
         except Exception as error:  # any decoder failure is the file's fault, not ours
             unreadable.append((path.name, _describe(error)))
         else:
@@ -220,7 +150,7 @@ def scan_masks(
         holes, total = int(hole.sum()), int(hole.size)
         ratio = holes / total if total else 0.0
         k = hole_bin(holes, total)
-        if k is None:
+        if k not in BINS:
             out_of_bin.append((path.name, ratio))
         else:
             binned[k].append(MaskInfo(path, k, ratio))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lbam.evaluation.protocol import BIN_EDGES, BINS, bin_label
+from lbam.imaging.masks import BINS, NVIDIA_BIN_EDGES, bin_label
 from lbam.utils.files import atomic_path, atomic_write_text
 
 CSV_COLUMNS = (
@@ -78,8 +78,8 @@ def summarize(rows: Sequence[dict], method_names: Sequence[str], metrics: Sequen
     keys = [str(k) for k in BINS] + ["all"]
     summary: dict = {
         "bins": [
-            {"bin": k, "label": bin_label(k), "low": lo, "high": hi}
-            for k, (lo, hi) in zip(BINS, BIN_EDGES, strict=True)
+            {"bin": k, "label": bin_label(k), "low": NVIDIA_BIN_EDGES[k - 1], "high": NVIDIA_BIN_EDGES[k]}
+            for k in BINS
         ],
         "metrics": list(metrics),
         "methods": {},

@@ -12,11 +12,11 @@ from typing import Any
 
 from torch import nn
 
-from lbam.config import from_dict
 from lbam.errors import LbamError
-from lbam.model.loading import load_state_strict
+from lbam.model.loading import load_state_strict, save_model
+from lbam.model.registry import build_generator
 from lbam.training import checkpoint as ckpt
-from lbam.training.config import ModelConfig
+from lbam.training.config import upgrade_config_data
 
 
 def generator_from_run(
@@ -33,8 +33,6 @@ def generator_from_run(
         LbamError: no such run or checkpoint, a corrupt checkpoint, or weights that do not fit the
             model the checkpoint's config describes.
     """
-    from lbam.model.loading import build_generator
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LbamError(f"run folder not found: {run_dir}")
@@ -42,10 +40,10 @@ def generator_from_run(
         which = ckpt.BEST_NAME if (run_dir / "checkpoints" / ckpt.BEST_NAME).is_dir() else "latest"
     directory = ckpt.find_checkpoint(run_dir, which)
     state, meta = ckpt.load_generator_state(directory)
-    model_config = from_dict(ModelConfig, meta.get("config", {}).get("model", {}), "model")
+    model_section = upgrade_config_data(meta.get("config") or {}).get("model") or {}
     try:
-        model = build_generator(model_config.architecture, **model_config.generator_kwargs())
-    except (TypeError, ValueError) as error:
+        model = build_generator(model_section.get("architecture", "lbam"), **(model_section.get("generator") or {}))
+    except LbamError as error:
         raise LbamError(
             f"checkpoint {directory} describes a generator this lbam cannot build: {error}"
         ) from None
@@ -65,8 +63,6 @@ def export_generator(
     The file's ``source`` metadata names the run folder, the checkpoint, its step and, when known,
     its validation PSNR/SSIM. ``half`` stores float16 weights (half the size; loads as float32).
     """
-    from lbam.model.loading import save_model
-
     out = Path(out)
     if out.suffix != ".safetensors":
         raise LbamError(f"export writes a .safetensors file, got {out}")

@@ -6,9 +6,9 @@
 - :func:`read_image`, :func:`write_image`, :class:`Picture`, :func:`read_mask` -- image and mask files.
 """
 
+from lbam.imaging.io import Picture, read_image, write_image
+from lbam.imaging.masks import as_hole, prepare_hole, read_mask
 from lbam.inference.batch import FileResult, FolderSummary, inpaint_file, inpaint_folder
-from lbam.inference.image_io import Picture, read_image, write_image
-from lbam.inference.masks import as_hole, prepare_hole, read_mask
 from lbam.inference.pipeline import (
     DEFAULT_MODEL,
     InpaintOptions,
@@ -16,7 +16,6 @@ from lbam.inference.pipeline import (
     get_model,
     inpaint,
     inpaint_picture,
-    resolve_device,
 )
 
 __all__ = [
@@ -35,6 +34,5 @@ __all__ = [
     "prepare_hole",
     "read_image",
     "read_mask",
-    "resolve_device",
     "write_image",
 ]

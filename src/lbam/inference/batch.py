@@ -18,15 +18,9 @@ from torch import nn
 from tqdm import tqdm
 
 from lbam.errors import LbamError
-from lbam.inference.image_io import (
-    SUFFIX_FORMATS,
-    copy_file,
-    is_image_path,
-    output_format,
-    read_image,
-    write_image,
-)
-from lbam.inference.masks import prepare_hole, read_mask
+from lbam.imaging.files import list_images
+from lbam.imaging.io import copy_file, output_format, read_image, write_image
+from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.pipeline import InpaintOptions, InpaintReport, inpaint_picture
 
 # A mask named "<stem>_mask.<ext>" also pairs with the photo "<stem>.<ext>".
@@ -133,13 +127,6 @@ class Job:
     problem: str | None = None
 
 
-def list_images(folder: Path) -> list[Path]:
-    """The image files directly inside ``folder`` (by suffix), sorted by name, hidden files skipped."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")
-    )
-
-
 def plan_folder(
     images_dir: Path, masks: Path, out_dir: Path, ext: str | None = None
 ) -> tuple[list[Job], list[Path]]:
@@ -153,12 +140,16 @@ def plan_folder(
         The jobs, and the mask files no photo uses.
     """
     same_folder = masks.is_dir() and masks.resolve() == images_dir.resolve()
-    images = [p for p in list_images(images_dir) if not (same_folder and p.stem.endswith(MASK_SUFFIX))]
+    images = [
+        p
+        for p in list_images(images_dir, recursive=False)
+        if not (same_folder and p.stem.endswith(MASK_SUFFIX))
+    ]
     if not images:
-        raise LbamError(f"no images ({', '.join(sorted(SUFFIX_FORMATS))}) in {images_dir}")
+        raise LbamError(f"image folder {str(images_dir)!r} holds only masks ({MASK_SUFFIX} names)")
     masks_by_stem: dict[str, list[Path]] = defaultdict(list)
     if masks.is_dir():
-        for mask in list_images(masks):
+        for mask in list_images(masks, recursive=False, what="mask"):
             if not same_folder:
                 masks_by_stem[mask.stem].append(mask)
             if mask.stem.endswith(MASK_SUFFIX):

@@ -34,18 +34,18 @@ from PIL import Image
 from torch import nn
 
 from lbam.errors import LbamError
-from lbam.inference.image_io import (
+from lbam.imaging.io import (
     Picture,
     picture_from_array,
     picture_from_pil,
     picture_to_array,
     picture_to_pil,
 )
-from lbam.inference.masks import as_hole, prepare_hole
+from lbam.imaging.masks import as_hole, prepare_hole
+from lbam.utils.device import resolve_device
 
 DEFAULT_MODEL = "lbam-compact"
 STRATEGIES = ("auto", "full", "crop", "resize")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -97,29 +97,6 @@ class InpaintReport:
     hole_fraction: float
     model_calls: int
     seconds: float
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """A torch device from "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda[:N]" or "mps"."""
-    if isinstance(device, torch.device):
-        return device
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    name = str(device)
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LbamError(f"device {name!r} asked for but CUDA is not available here; use --device cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise LbamError(
-            "device 'mps' asked for but Apple MPS is not available here; use --device cpu or auto"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise LbamError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}") from None
 
 
 def get_model(
@@ -360,7 +337,7 @@ def inpaint(
         image: a PIL image (any mode; palette images come back RGB/RGBA, "I" comes back "I;16") or an
             (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8/uint16 array.
         mask: PIL image, numpy array or mask file; white / non-zero / True = hole (thresholded at
-            half range; see :mod:`lbam.inference.masks` for every mode). Same size as the image
+            half range; see :mod:`lbam.imaging.masks` for every mode). Same size as the image
             unless ``resize_mask``.
         model: a generator module, a weights file, or a model name; None = "lbam-compact".
         invert_mask: the mask marks the pixels to keep instead.

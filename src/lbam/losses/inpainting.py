@@ -14,8 +14,7 @@ with ``M`` the known mask (1 = known pixel, 0 = hole), ``comp = out * (1 - M) + 
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,15 +22,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
-from lbam.losses.vgg import VGG16Features
+from lbam.features.vgg import VGG16Features
+from lbam.imaging.metrics import composite, ssim
+
+# The weighted terms, in the order of LossConfig's fields.
+WEIGHT_NAMES = ("hole", "valid", "perceptual", "style", "adversarial", "gradient_penalty", "ssim")
 
 
 @dataclass
-class LossWeights:
-    """Weights of the generator loss terms; the defaults are the paper's.
+class LossConfig:
+    """The loss weights (the paper's by default) and where the VGG16 features come from.
 
-    ``total = hole*L_hole + valid*L_valid + perceptual*L_perc + style*L_style + ssim*L_ssim``;
-    the trainer adds ``adversarial * L_adv``. ``gradient_penalty`` weighs the critic's WGAN-GP term.
+    ``total = hole*L_hole + valid*L_valid + perceptual*L_perc + style*L_style + ssim*L_ssim``; the
+    trainer adds ``adversarial * L_adv``, and ``gradient_penalty`` weighs the critic's WGAN-GP term.
+    ``adversarial = 0`` turns the critic off entirely: it is neither built nor trained.
     """
 
     hole: float = 6.0
@@ -41,20 +45,25 @@ class LossWeights:
     adversarial: float = 0.1
     gradient_penalty: float = 10.0
     ssim: float = 0.0
+    vgg_weights: str | None = None  # None: torchvision's cache location (see lbam.features.vgg)
+    allow_random_vgg: bool = False  # only for smoke tests: perceptual/style become meaningless
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name in WEIGHT_NAMES:
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise LbamError(f"loss weight {field.name!r} must be a number, got {value!r}")
-            if not value >= 0:  # also rejects NaN
-                raise LbamError(f"loss weight {field.name!r} must be >= 0, got {value!r}")
-            setattr(self, field.name, float(value))
+                raise LbamError(f"loss weight losses.{name} must be a number, got {value!r}")
+            if not (math.isfinite(value) and value >= 0):  # also rejects NaN and infinity
+                raise LbamError(f"loss weight losses.{name} must be a finite number >= 0, got {value!r}")
+            setattr(self, name, float(value))
 
+    @property
+    def uses_vgg(self) -> bool:
+        return self.perceptual > 0 or self.style > 0
 
-def composite(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
-    """``output`` in the holes, ``target`` elsewhere. known_mask (B, 1|3, H, W): 1 = known, 0 = hole."""
-    return output * (1 - known_mask) + target * known_mask
+    @property
+    def uses_critic(self) -> bool:
+        return self.adversarial > 0
 
 
 def hole_l1(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
@@ -95,22 +104,13 @@ def style_loss(out_feats: list[Tensor], comp_feats: list[Tensor], gt_feats: list
     return total
 
 
-def _load_ssim() -> Callable[..., Tensor]:
-    # Imported on demand: lbam.evaluation may itself import lbam.losses (LPIPS uses the VGG here).
-    try:
-        from lbam.evaluation.metrics import ssim
-    except ImportError as error:
-        raise LbamError(f"the ssim loss term needs lbam.evaluation.metrics.ssim ({error})") from error
-    return ssim
-
-
 class InpaintingLoss(nn.Module):
     """The weighted generator reconstruction loss (everything but the adversarial term).
 
     Args:
-        weights: the term weights; None means the paper's defaults.
+        weights: the term weights (a :class:`LossConfig`); None means the paper's defaults.
         vgg: frozen VGG16 features (``pool1..pool3`` for the paper's losses, see
-            :func:`lbam.losses.vgg.load_vgg16`). Required when the perceptual or style weight is
+            :func:`lbam.features.vgg.load_vgg16`). Required when the perceptual or style weight is
             non-zero; otherwise it may be None and VGG is never run.
 
     ``forward(output, target, known_mask)``: output = the generator's raw output (B, 3, H, W) in
@@ -120,17 +120,16 @@ class InpaintingLoss(nn.Module):
     when their weight is non-zero, plus ``"total"`` = their weighted sum.
     """
 
-    def __init__(self, weights: LossWeights | None = None, vgg: VGG16Features | None = None) -> None:
+    def __init__(self, weights: LossConfig | None = None, vgg: VGG16Features | None = None) -> None:
         super().__init__()
-        self.weights = weights if weights is not None else LossWeights()
-        needs_vgg = self.weights.perceptual > 0 or self.weights.style > 0
+        self.weights = weights if weights is not None else LossConfig()
+        needs_vgg = self.weights.uses_vgg
         if needs_vgg and vgg is None:
             raise LbamError(
                 f"the perceptual ({self.weights.perceptual}) and style ({self.weights.style}) loss weights "
                 "need VGG16 features; load them with load_vgg16 or set both weights to 0"
             )
         self.vgg = vgg if needs_vgg else None
-        self._ssim = _load_ssim() if self.weights.ssim > 0 else None
 
     def forward(self, output: Tensor, target: Tensor, known_mask: Tensor) -> dict[str, Tensor]:
         if output.shape != target.shape:
@@ -152,8 +151,8 @@ class InpaintingLoss(nn.Module):
                 terms["perceptual"] = perceptual_loss(out_feats, comp_feats, gt_feats)
             if self.weights.style > 0:
                 terms["style"] = style_loss(out_feats, comp_feats, gt_feats)
-        if self._ssim is not None:
+        if self.weights.ssim > 0:
             with torch.autocast(device_type=output.device.type, enabled=False):
-                terms["ssim"] = 1 - self._ssim(comp.float(), target.float(), data_range=1.0).mean()
+                terms["ssim"] = 1 - ssim(comp.float(), target.float(), data_range=1.0).mean()
         terms["total"] = sum(getattr(self.weights, name) * value for name, value in terms.items())
         return terms

@@ -15,6 +15,7 @@ Two variants:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -138,13 +139,14 @@ class DecoderLevel(nn.Module):
 class LBAMConfig:
     """Everything needed to rebuild an :class:`LBAMGenerator`; stored in our weight files."""
 
-    architecture: str = "lbam"
+    architecture: ClassVar[str] = "lbam"  # the registry name; not a constructor argument
     variant: str = "released"
     width: float = 1.0
     last_activation: str = "tanh01"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """``{"architecture": ..., **fields}``: what weight files store (see lbam.model.registry)."""
+        return {"architecture": self.architecture, **asdict(self)}
 
 
 def scaled_channels(width: float) -> list[int]:

@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lbam.errors import LbamError
-from lbam.model.lbam import LBAMGenerator
 from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
+from lbam.model.registry import build_from_metadata
 from lbam.utils.files import atomic_path
 
 FORMAT = "lbam"
@@ -36,17 +36,6 @@ KNOWN_MODELS = {
     "lbam-psv": "the authors' Paris StreetView generator (LBAM_Pytorch release)",
     "lbam-places2": "the authors' Places2 generator (LBAM_Pytorch release)",
 }
-
-
-def build_generator(architecture: str = "lbam", **config: object) -> nn.Module:
-    """A freshly initialised generator of the given architecture (``lbam`` or ``pconv``)."""
-    if architecture == "lbam":
-        return LBAMGenerator(**config)
-    if architecture == "pconv":
-        from lbam.model.pconv import PConvUNet
-
-        return PConvUNet(**config)
-    raise LbamError(f"unknown architecture {architecture!r}; known: lbam, pconv")
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half: bool = False) -> Path:
@@ -160,9 +149,11 @@ def _load_safetensors(path: Path) -> nn.Module:
         config = json.loads(metadata["config"])
     except json.JSONDecodeError:
         raise LbamError(f"{path} has corrupt lbam metadata") from None
+    if not isinstance(config, dict):
+        raise LbamError(f"{path} has corrupt lbam metadata (config is not a mapping)")
     try:
-        model = build_generator(**config)
-    except (TypeError, ValueError) as error:
+        model = build_from_metadata(config)
+    except LbamError as error:
         raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
     load_state_strict(model, state, str(path))
     return model

@@ -24,6 +24,7 @@ activation as LBAM's, so both train with the same losses and pipeline.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -96,12 +97,13 @@ class PConvBlock(nn.Module):
 class PConvConfig:
     """Everything needed to rebuild a :class:`PConvUNet`; stored in our weight files."""
 
-    architecture: str = "pconv"
+    architecture: ClassVar[str] = "pconv"  # the registry name; not a constructor argument
     width: float = 1.0
     layers: int = 7
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """``{"architecture": ..., **fields}``: what weight files store (see lbam.model.registry)."""
+        return {"architecture": self.architecture, **asdict(self)}
 
 
 def encoder_plan(layers: int, width: float) -> tuple[list[int], list[int]]:

@@ -16,8 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lbam.config import load_config, load_yaml
+from lbam.config import load_config, load_yaml, to_dict
 from lbam.errors import LbamError
+from lbam.losses.inpainting import LossConfig
+from lbam.model.registry import generator_config
 
 
 @dataclass
@@ -37,55 +39,25 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The generator to train (``build_generator`` arguments) and the critic's width."""
+    """The generator to train (a registered architecture and its settings) and the critic's width."""
 
-    architecture: str = "lbam"  # lbam | pconv
-    variant: str = "released"  # lbam only: released (no BN) | paper (BN)
-    width: float = 1.0
-    last_activation: str = "tanh01"  # lbam only: tanh01 | abs_tanh
+    architecture: str = "lbam"  # a name in lbam.model.registry.ARCHITECTURES (lbam, pconv)
+    # The architecture's own settings (LBAMConfig: variant, width, last_activation; PConvConfig:
+    # width, layers); missing keys take that config's defaults, unknown keys are errors.
+    generator: dict = field(default_factory=dict)
     critic_width: float = 1.0
     critic_norm: str = "batch"  # batch (paper) | none | instance
     # Start a new run from these generator weights instead of a random init (fine-tuning): any
     # file or name lbam.load_model accepts. Its generator settings must equal the ones above.
     init_weights: str | None = None
 
-    def generator_kwargs(self) -> dict[str, Any]:
-        if self.architecture == "lbam":
-            return {"variant": self.variant, "width": self.width, "last_activation": self.last_activation}
-        return {"width": self.width}
+    def __post_init__(self) -> None:
+        # Validate now and store every setting, defaults included, so config.yaml is complete.
+        self.generator = to_dict(self.generator_config())
 
-
-LOSS_WEIGHT_NAMES = ("hole", "valid", "perceptual", "style", "adversarial", "gradient_penalty", "ssim")
-
-
-@dataclass
-class LossConfig:
-    """Loss weights (the fields of ``lbam.losses.inpainting.LossWeights``) and the VGG source.
-
-    ``adversarial = 0`` turns the critic off entirely: it is neither built nor trained.
-    """
-
-    hole: float = 6.0
-    valid: float = 1.0
-    perceptual: float = 0.01
-    style: float = 120.0
-    adversarial: float = 0.1
-    gradient_penalty: float = 10.0
-    ssim: float = 0.0
-    vgg_weights: str | None = None  # None: torchvision's cache location (see lbam.losses.vgg)
-    allow_random_vgg: bool = False  # only for smoke tests: perceptual/style become meaningless
-
-    @property
-    def uses_vgg(self) -> bool:
-        return self.perceptual > 0 or self.style > 0
-
-    @property
-    def uses_critic(self) -> bool:
-        return self.adversarial > 0
-
-    def weights(self) -> dict[str, float]:
-        """The ``LossWeights`` fields."""
-        return {name: getattr(self, name) for name in LOSS_WEIGHT_NAMES}
+    def generator_config(self) -> Any:
+        """The typed settings of the generator (e.g. an ``LBAMConfig``)."""
+        return generator_config(self.architecture, self.generator, "model.generator")
 
 
 @dataclass
@@ -161,12 +133,33 @@ def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+# Keys of the generator's settings that lbam 0.1 kept directly under ``model``.
+LEGACY_GENERATOR_KEYS = ("variant", "width", "last_activation", "layers")
+
+
+def upgrade_config_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Config data of lbam 0.1 (``model.width``, ``model.variant`` ...) in today's layout.
+
+    Today those keys live under ``model.generator``; old run folders and YAML files still load.
+    """
+    model = data.get("model")
+    if not isinstance(model, dict) or not any(key in model for key in LEGACY_GENERATOR_KEYS):
+        return data
+    model = dict(model)
+    generator = dict(model.get("generator") or {})
+    for key in LEGACY_GENERATOR_KEYS:
+        if key in model:
+            generator.setdefault(key, model.pop(key))
+    model["generator"] = generator
+    return {**data, "model": model}
+
+
 def load_train_config(
     name_or_path: str | os.PathLike | None = None, overrides: list[str | tuple[str, Any]] | None = None
 ) -> TrainConfig:
     """A :class:`TrainConfig` from a YAML file or packaged recipe name, with ``key=value`` overrides."""
     data = load_yaml(resolve_config_path(name_or_path)) if name_or_path is not None else {}
-    config = load_config(TrainConfig, data, overrides)
+    config = load_config(TrainConfig, upgrade_config_data(data), overrides)
     check_values(config)
     return config
 
@@ -184,7 +177,6 @@ def check_values(config: TrainConfig) -> None:
         "train.sample_every": config.train.sample_every,
         "train.keep_last": config.train.keep_last,
         "optim.critic_steps": config.optim.critic_steps,
-        "model.width": config.model.width,
         "model.critic_width": config.model.critic_width,
         "optim.g_lr": config.optim.g_lr,
         "optim.d_lr": config.optim.d_lr,
@@ -205,15 +197,10 @@ def check_values(config: TrainConfig) -> None:
         )
     if config.data.num_workers < 0:
         raise LbamError(f"config key 'data.num_workers' must be >= 0, got {config.data.num_workers}")
-    if config.model.architecture not in ("lbam", "pconv"):
-        raise LbamError(f"model.architecture must be lbam or pconv, got {config.model.architecture!r}")
     if config.model.critic_norm not in ("batch", "none", "instance"):
         raise LbamError(
             f"model.critic_norm must be batch, none or instance, got {config.model.critic_norm!r}"
         )
-    for name in LOSS_WEIGHT_NAMES:
-        if getattr(config.losses, name) < 0:
-            raise LbamError(f"config key 'losses.{name}' must be >= 0, got {getattr(config.losses, name)}")
     for key, betas in (("optim.g_betas", config.optim.g_betas), ("optim.d_betas", config.optim.d_betas)):
         if not all(0 <= b < 1 for b in betas):
             raise LbamError(f"config key {key!r} must hold two numbers in [0, 1), got {list(betas)}")

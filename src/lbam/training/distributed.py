@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from lbam.errors import LbamError
+from lbam.utils.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -38,29 +39,6 @@ class DistributedContext:
     @property
     def enabled(self) -> bool:
         return self.backend is not None
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
-
-    ``cuda`` without an index also becomes ``cuda:<local_rank>``, so one config serves every rank.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{local_rank}"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise LbamError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise LbamError(f"device {name!r} requested but CUDA is not available in this torch build")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise LbamError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type not in ("cpu", "mps"):
-        raise LbamError(f"unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
-    return device
 
 
 def init_distributed(device_name: str = "auto", timeout_minutes: float = 30.0) -> DistributedContext:

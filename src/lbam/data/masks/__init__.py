@@ -12,7 +12,6 @@ authors' noise blobs), ``lama_thin`` / ``lama_medium`` / ``lama_thick`` (LaMa st
 
 from lbam.data.masks.base import MaskGenerator, hole_ratio
 from lbam.data.masks.files import FileMasks
-from lbam.data.masks.io import find_mask_files, nvidia_bin, read_known_mask, write_mask_png
 from lbam.data.masks.mixture import (
     KINDS,
     MaskMixture,
@@ -33,11 +32,7 @@ __all__ = [
     "MaskMixture",
     "NoiseBlobs",
     "build_mask_generator",
-    "find_mask_files",
     "hole_ratio",
     "mask_generator_from_spec",
-    "nvidia_bin",
     "parse_kind_list",
-    "read_known_mask",
-    "write_mask_png",
 ]

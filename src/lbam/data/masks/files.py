@@ -3,6 +3,8 @@
 Liu et al. (2018), who released the NVIDIA irregular mask set, augment each mask during training by
 random dilation, rotation and cropping. Here, in this order and each optional:
 
+Files are read by :func:`lbam.imaging.masks.read_mask`, with the same rules as ``lbam inpaint``.
+
 1. dilation of the holes by a square kernel of random odd size (3 to 9 px by default),
 2. rotation by a uniform random angle about the centre plus a random shift of up to ``translate``
    of each side (one nearest-neighbour warp; uncovered pixels become known),
@@ -24,11 +26,11 @@ import os
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from lbam.data.masks.base import check_size, known_from_hole, number, value_range
-from lbam.data.masks.io import find_mask_files, read_hole
 from lbam.errors import LbamError
+from lbam.imaging.files import list_images
+from lbam.imaging.masks import read_mask
 
 LOG = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class FileMasks:
     """Masks drawn uniformly from the image files under ``path`` (white = hole), augmented.
 
     Args:
-        path: folder searched recursively for .png/.jpg/.jpeg/.bmp/.webp/.tif files.
+        path: folder searched recursively for mask images (:func:`lbam.imaging.files.list_images`).
         augment: master switch for steps 1-3 of the module docstring.
         dilation: (min, max) kernel size in px (odd sizes in between are drawn); None or 0 = off.
         rotation: rotate by a uniform angle in [0, 360).
@@ -76,7 +78,7 @@ class FileMasks:
                 f"mask kind 'files': option 'fit' must be one of {', '.join(FIT_MODES)}, got {fit!r}"
             )
         self.fit = fit
-        self.files = find_mask_files(path)
+        self.files = list_images(path, what="mask")
         self.bad_files: set[int] = set()
 
     def __len__(self) -> int:
@@ -101,8 +103,8 @@ class FileMasks:
             if index in self.bad_files:
                 continue
             try:
-                return read_hole(self.files[index])
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                return read_mask(self.files[index]).astype(np.uint8)
+            except LbamError as error:
                 self.bad_files.add(index)
                 LOG.warning("skipping unreadable mask file %s: %s", self.files[index], error)
         raise LbamError(f"no mask file under {self.path!r} could be read ({len(self.files)} tried)")

@@ -1,8 +1,10 @@
-"""Turning user masks (files, PIL images, arrays) into hole maps, and preparing them for a photo.
+"""The one mask reader of lbam, the NVIDIA hole-ratio bins, and writing mask files.
 
-Mask *files and arrays from users* mark the hole: white / non-zero / True = hole. This module
-returns boolean **hole** arrays (True = hole); the pipeline turns them into ``known_mask = ~hole``
-(1 = known) right before the model. How a mask is read, precisely:
+Mask *files and arrays from users* mark the hole: white / non-zero / True = hole. Inference,
+training (``files`` masks), evaluation, ``lbam masks stats`` and the demo all read masks through
+:func:`as_hole` / :func:`read_mask`, which return boolean **hole** arrays (True = hole); the code
+inside lbam converts them to ``known_mask = ~hole`` (1 = known) right where a model needs it.
+How a mask is read, precisely:
 
 - bool values: True = hole.
 - Only the values 0 and 1 (any integer type): 1 = hole (a 0/1 label map looks black but is common).
@@ -19,13 +21,15 @@ returns boolean **hole** arrays (True = hole); the pipeline turns them into ``kn
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from lbam.errors import LbamError
-from lbam.inference.image_io import apply_orientation, exif_orientation, open_pil
+from lbam.imaging.io import apply_orientation, exif_orientation, open_pil
+from lbam.utils.files import atomic_path
 
 
 def threshold_half(values: np.ndarray) -> np.ndarray:
@@ -150,3 +154,48 @@ def prepare_hole(
         grown = f" after dilating by {dilate} px" if dilate else ""
         raise LbamError(f"{name} marks the whole image as hole{grown}: there is nothing to condition on")
     return hole
+
+
+def write_mask_png(path: str | os.PathLike, known_mask: np.ndarray) -> None:
+    """Write ``known_mask`` (H, W), 1 = known, as an 8-bit grayscale PNG with white = hole, atomically.
+
+    The bytes depend only on the mask (Pillow writes no timestamp), so equal masks give equal files.
+    """
+    pixels = np.where(np.asarray(known_mask) >= 0.5, 0, 255).astype(np.uint8)
+    with atomic_path(Path(path)) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")
+
+
+# ---- the NVIDIA irregular-mask hole-ratio bins (Liu et al. 2018) ----------------------------------
+
+# Bin k (1..6) holds ratios in (EDGES[k-1], EDGES[k]]; bin 0 ratios <= 0.01 and bin 7 ratios > 0.6.
+NVIDIA_BIN_EDGES = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+BINS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+# The edges in hundredths, so that binning is exact integer arithmetic (no float rounding at 0.3).
+_EDGES_PERCENT = (1, 10, 20, 30, 40, 50, 60)
+
+
+def hole_bin(hole_pixels: int, total_pixels: int) -> int:
+    """NVIDIA bin of a mask with ``hole_pixels`` holes out of ``total_pixels``, exactly.
+
+    1..6 for hole ratios in (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6]; 0 at or below 0.01 (and for
+    an empty mask); 7 above 0.6. Exact: ratio <= e/100 iff 100 * holes <= e * total.
+    """
+    if total_pixels <= 0:
+        return 0
+    for index, percent in enumerate(_EDGES_PERCENT):
+        if 100 * hole_pixels <= percent * total_pixels:
+            return index
+    return len(_EDGES_PERCENT)
+
+
+def hole_ratio_bin(hole: np.ndarray) -> int:
+    """NVIDIA bin (0..7, see :func:`hole_bin`) of a hole map (True = hole)."""
+    return hole_bin(int(np.count_nonzero(hole)), int(hole.size))
+
+
+def bin_label(index: int) -> str:
+    """Interval text of bin ``index`` (0..7): ``[0, 0.01]``, ``(0.01, 0.1]``, ..., ``(0.6, 1]``."""
+    edges = (0.0, *NVIDIA_BIN_EDGES, 1.0)
+    opening = "[" if index == 0 else "("
+    return f"{opening}{edges[index]:g}, {edges[index + 1]:g}]"

@@ -1,4 +1,4 @@
-"""lbam.evaluation.metrics: hand-computed values and agreement with scikit-image."""
+"""lbam.imaging.metrics: hand-computed values and agreement with scikit-image."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from lbam.evaluation.metrics import l1, psnr, ssim
+from lbam.imaging.metrics import l1, psnr, ssim
 from shared_data import SHARED_DATA
 
 KODAK = SHARED_DATA / "eval" / "kodak24"

@@ -1,6 +1,9 @@
-"""Image-quality metrics as batched, differentiable torch functions.
+"""Image maths shared by training and evaluation: the composite and batched, differentiable metrics.
 
-Every function takes ``x`` and ``y`` of shape (B, C, H, W) with values in ``[0, data_range]``
+This module is the neutral home of these functions (kornia's layout): losses, evaluation,
+validation and the demo import them from here, and it imports nothing else from lbam.
+
+Every metric takes ``x`` and ``y`` of shape (B, C, H, W) with values in ``[0, data_range]``
 (``[0, 1]`` for the package's images) and returns one value per image, a tensor of shape (B,).
 They work in the inputs' dtype and device; pass float64 for reference-grade numbers.
 
@@ -14,11 +17,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11  # scikit-image: 2 * int(truncate * sigma + 0.5) + 1 with truncate 3.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
+
+
+def composite(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
+    """``output`` in the holes, ``target`` elsewhere. known_mask (B, 1|3, H, W): 1 = known, 0 = hole."""
+    return output * (1 - known_mask) + target * known_mask
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:

@@ -20,21 +20,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lbam.errors import LbamError
+from lbam.imaging.files import SUFFIX_FORMATS
 from lbam.utils.files import atomic_path
 
-# Output format by file suffix (lower case).
-SUFFIX_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
+# Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 # Formats that store 16 bits per channel (the others get 8-bit pixels, with a note).
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 # Formats that store an alpha channel (the others lose it, with a note).
@@ -91,11 +84,6 @@ def output_format(path: str | os.PathLike) -> str:
             f"cannot write {path}: unknown image suffix {suffix or '(none)'!r}; use one of {known}"
         )
     return SUFFIX_FORMATS[suffix]
-
-
-def is_image_path(path: Path) -> bool:
-    """True for a file whose suffix is one of the image suffixes this package reads and writes."""
-    return path.suffix.lower() in SUFFIX_FORMATS
 
 
 def open_pil(path: str | os.PathLike, what: str = "image") -> Image.Image:
@@ -355,3 +343,21 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Copy a file byte for byte, atomically."""
     with _writing(target) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def load_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
+    """Decode ``path`` as 8-bit RGB with its EXIF orientation applied; raises DECODE_ERRORS.
+
+    ``draft_size`` lets JPEG decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) as long as both
+    sides stay at least ``draft_size``; the image is resized below that size afterwards anyway.
+    """
+    with Image.open(path) as image:
+        if draft_size is not None and image.format == "JPEG":
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I;16") or image.mode == "I":
+            # 16-bit grey: Pillow's RGB conversion would clip instead of scaling
+            values = np.asarray(image, dtype=np.float64) / 257.0
+            image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8))
+        return image.convert("RGB")

@@ -1,0 +1,96 @@
+"""The registry of generator architectures: one place that maps a name to its config and its class.
+
+Every generator lbam can build, train, save and load is registered here with a frozen dataclass of
+its constructor arguments (stored in weight files and in training configs under
+``model.generator``). Adding an architecture means writing its module and one :func:`register` call.
+
+    model = build_generator("pconv", width=0.5, layers=7)
+    model = build_from_metadata({"architecture": "lbam", "variant": "released", "width": 0.25})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import nn
+
+from lbam.config import from_dict
+from lbam.errors import LbamError
+from lbam.model.lbam import LBAMConfig, LBAMGenerator
+from lbam.model.pconv import PConvConfig, PConvUNet
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered generator: ``generator(**asdict(config))`` builds it."""
+
+    name: str
+    config: type  # frozen dataclass of the constructor's keyword arguments, with their defaults
+    generator: type[nn.Module]
+    summary: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register(architecture: Architecture) -> None:
+    """Make ``architecture`` known by its name to training, loading, export and evaluation."""
+    ARCHITECTURES[architecture.name] = architecture
+
+
+def get_architecture(name: str) -> Architecture:
+    """The registered architecture called ``name``; LbamError listing the known names otherwise."""
+    if name not in ARCHITECTURES:
+        raise LbamError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def generator_config(
+    name: str, values: Mapping[str, Any] | None = None, where: str = "model.generator"
+) -> Any:
+    """The typed config of architecture ``name`` from plain ``values`` (missing keys keep defaults).
+
+    Raises:
+        LbamError: an unknown architecture, an unknown key (the message lists the valid ones) or a
+            value of the wrong type.
+    """
+    return from_dict(get_architecture(name).config, dict(values or {}), where)
+
+
+def build_generator(architecture: str = "lbam", **values: Any) -> nn.Module:
+    """A freshly initialised generator of a registered architecture.
+
+    Raises:
+        LbamError: an unknown architecture, or settings the generator refuses (the message says why).
+    """
+    config = generator_config(architecture, values)
+    try:
+        return get_architecture(architecture).generator(**asdict(config))
+    except (TypeError, ValueError) as error:
+        raise LbamError(f"bad {architecture} generator settings: {error}") from None
+
+
+def build_from_metadata(metadata: Mapping[str, Any]) -> nn.Module:
+    """A generator from the config stored in a weight file: ``{"architecture": name, **fields}``."""
+    values = dict(metadata)
+    return build_generator(str(values.pop("architecture", "lbam")), **values)
+
+
+register(
+    Architecture(
+        "lbam",
+        LBAMConfig,
+        LBAMGenerator,
+        "LBAM (Xie et al., ICCV 2019): U-Net with learnable bidirectional attention maps",
+    )
+)
+register(
+    Architecture(
+        "pconv",
+        PConvConfig,
+        PConvUNet,
+        "partial-convolution U-Net (Liu et al., ECCV 2018), the baseline LBAM improves on",
+    )
+)

@@ -1,0 +1,230 @@
+"""Everything a run needs before its first step, checked in the order a user would fix it.
+
+:func:`prepare` fails with one :class:`~lbam.errors.LbamError` on bad config values, a run folder
+that cannot be started or resumed, a crop size the generator cannot take, weights to fine-tune
+from that do not fit, masks or photos that cannot be used, or a missing VGG16 file -- before any
+step runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lbam.config import flatten, to_dict
+from lbam.data.dataset import InpaintingDataset
+from lbam.data.masks import mask_generator_from_spec
+from lbam.errors import LbamError
+from lbam.features.vgg import load_vgg16
+from lbam.losses.inpainting import InpaintingLoss
+from lbam.model.loading import load_model, load_state_strict, resolve_model_path
+from lbam.training import checkpoint as ckpt
+from lbam.training.config import TrainConfig, check_values, upgrade_config_data
+from lbam.training.distributed import DistributedContext
+from lbam.training.state import TrainState, build_state
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class TrainData:
+    """The training and validation datasets and the item indices used from each."""
+
+    train: InpaintingDataset
+    val: InpaintingDataset
+    train_indices: list[int]
+    val_indices: list[int]
+    note: str
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` hands the loop; ``rng`` and ``checkpoint_dir`` are set on resume."""
+
+    state: TrainState
+    data: TrainData
+    loss: InpaintingLoss
+    rng: dict[str, Any]
+    checkpoint_dir: Path | None
+    notes: list[str]
+
+
+def prepare(
+    config: TrainConfig, run_dir: Path, resume: bool, context: DistributedContext, use_amp: bool
+) -> Prepared:
+    """Check the config and folders, build the state, data and loss; restore a checkpoint on resume."""
+    check_values(config)
+    if config.train.batch_size % context.world_size:
+        raise LbamError(
+            f"train.batch_size ({config.train.batch_size}) must be divisible by the number of processes "
+            f"({context.world_size})"
+        )
+    if resume:
+        _check_resumable(run_dir)
+    else:
+        _check_new_run_dir(run_dir)
+    state = build_state(config, context, use_amp)
+    multiple = state.generator.size_multiple
+    if config.data.crop_size % multiple:
+        raise LbamError(
+            f"data.crop_size ({config.data.crop_size}) must be a multiple of {multiple} for this generator"
+        )
+    notes = []
+    if config.model.init_weights and not resume:  # a resumed run has its own weights
+        notes.append(load_init_weights(state.generator, config.model.init_weights))
+    data = build_datasets(config)
+    notes.append(data.note)
+    loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
+    rng: dict[str, Any] = {}
+    checkpoint_dir = None
+    if resume:
+        checkpoint_dir = ckpt.find_checkpoint(run_dir, "latest")
+        saved = ckpt.load_checkpoint(checkpoint_dir)
+        check_same_model(saved.config, config, checkpoint_dir)
+        state.restore(saved, checkpoint_dir)
+        if state.step >= config.train.steps:
+            raise LbamError(
+                f"run {run_dir} is already at step {state.step} of train.steps={config.train.steps}; "
+                "pass --steps with a larger number to train on"
+            )
+        rng = saved.rng
+    return Prepared(state, data, loss, rng, checkpoint_dir, notes)
+
+
+def _vgg(config: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The frozen VGG16 of the perceptual and style terms; the last file a user may have to fetch."""
+    if not config.losses.uses_vgg:
+        return None
+    vgg = load_vgg16(config.losses.vgg_weights, allow_random=config.losses.allow_random_vgg)
+    return vgg.to(device).eval().requires_grad_(False)
+
+
+def load_init_weights(generator: nn.Module, path_or_name: str) -> str:
+    """Copy the weights of a saved generator into ``generator``; returns a log line."""
+    where = f"model.init_weights {path_or_name!r}"
+    try:
+        path = resolve_model_path(path_or_name)
+        source = load_model(path)
+    except LbamError as error:
+        raise LbamError(f"{where}: {error}") from None
+    saved, wanted = source.config.to_dict(), generator.config.to_dict()
+    if saved != wanted:
+        differences = ", ".join(
+            f"{k}={saved.get(k)!r} there, {wanted.get(k)!r} here"
+            for k in sorted(set(saved) | set(wanted))
+            if saved.get(k) != wanted.get(k)
+        )
+        raise LbamError(f"{where} is a different generator than the config's model ({differences})")
+    load_state_strict(generator, source.state_dict(), where)
+    return f"generator initialised from {path}"
+
+
+def build_datasets(config: TrainConfig) -> TrainData:
+    """Training and validation datasets; without ``data.val_dir`` some training photos are held out."""
+    cfg_data, seed = config.data, config.train.seed
+    if not config.masks:
+        raise LbamError(
+            "no masks configured: set 'masks' in the config or pass --masks (e.g. --masks noise:1)"
+        )
+    try:
+        masks = mask_generator_from_spec(config.masks)
+    except LbamError as error:
+        raise LbamError(f"masks: {error}") from None
+    if not cfg_data.train_dir:
+        raise LbamError("data.train_dir is not set: pass --data DIR or set it in the config")
+
+    def dataset(source: Any, key: str, train: bool) -> InpaintingDataset:
+        try:
+            return InpaintingDataset(
+                source,
+                masks,
+                crop_size=cfg_data.crop_size,
+                load_size=cfg_data.load_size,
+                train=train,
+                seed=seed,
+                resize_mode=cfg_data.resize_mode,
+                max_load_size=cfg_data.max_load_size,
+            )
+        except LbamError as error:
+            raise LbamError(f"{key}: {error}") from None
+
+    train = dataset(cfg_data.train_dir, "data.train_dir", train=True)
+    if cfg_data.val_dir:
+        val = dataset(cfg_data.val_dir, "data.val_dir", train=False)
+        val_indices = list(range(min(cfg_data.val_count, len(val))))
+        data = TrainData(train, val, list(range(len(train))), val_indices, "")
+        data.note = f"validation: {len(val_indices)} images from {cfg_data.val_dir}"
+    else:
+        data = _hold_out(train, cfg_data.val_count, seed, cfg_data.train_dir, dataset)
+    if len(data.train_indices) < config.train.batch_size:
+        raise LbamError(
+            f"only {len(data.train_indices)} training images for train.batch_size={config.train.batch_size}: "
+            "add images or lower the batch size"
+        )
+    _check_item(train, data.train_indices[0], cfg_data.train_dir)
+    return data
+
+
+def _hold_out(train: InpaintingDataset, val_count: int, seed: int, root: str, dataset: Any) -> TrainData:
+    count = len(train)
+    if count <= val_count:
+        raise LbamError(
+            f"{root} has {count} usable images: too few to hold out data.val_count="
+            f"{val_count} for validation; set data.val_dir or lower data.val_count"
+        )
+    held_out = held_out_indices(count, val_count, seed)
+    val = dataset([train.files[i] for i in held_out], "data.train_dir", False)
+    note = (
+        f"validation: no data.val_dir, so {len(held_out)} of the {count} training images are held out "
+        "for validation and not trained on"
+    )
+    return TrainData(train, val, sorted(set(range(count)) - set(held_out)), list(range(len(held_out))), note)
+
+
+def held_out_indices(count: int, how_many: int, seed: int) -> list[int]:
+    """A fixed random choice of validation images among ``count`` training images (sorted)."""
+    generator = torch.Generator().manual_seed(seed + 7919)
+    return sorted(torch.randperm(count, generator=generator)[:how_many].tolist())
+
+
+def _check_item(dataset: InpaintingDataset, index: int, root: str) -> None:
+    """Load one item now, so that unreadable images or a crop that does not fit fail before training."""
+    try:
+        item = dataset[index]
+    except LbamError:
+        raise
+    except (OSError, ValueError) as error:
+        raise LbamError(f"cannot load training images from {root}: {error}") from None
+    for key in ("image", "known_mask"):
+        if key not in item:
+            raise LbamError(f"the dataset for {root} gives no {key!r}")
+
+
+def _check_new_run_dir(run_dir: Path) -> None:
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise LbamError(
+            f"run folder {run_dir} already exists and is not empty: continue it with "
+            f"'lbam train --resume {run_dir}' or choose another --out"
+        )
+
+
+def _check_resumable(run_dir: Path) -> None:
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise LbamError(f"cannot resume {run_dir}: no {CONFIG_FILE} (is it a run folder of lbam train?)")
+    ckpt.find_checkpoint(run_dir, "latest")
+
+
+def check_same_model(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:
+    """A checkpoint only resumes the run it came from: the model and critic settings must match."""
+    saved_model = flatten({"model": upgrade_config_data(saved).get("model", {})})
+    current = flatten({"model": to_dict(config.model)})
+    for key, value in current.items():
+        if saved_model.get(key) != value:
+            raise LbamError(
+                f"checkpoint {where} does not match the run's config: {key} is {saved_model.get(key)!r} in "
+                f"the checkpoint and {value!r} in the config"
+            )

@@ -1,0 +1,170 @@
+"""One training step: critic update(s), then a generator update (WGAN-GP, as the LBAM paper).
+
+    output    = G(image, known_mask)                      raw output in [0, 1]
+    critic:     critic_loss(D(image), D(output.detach())) + gp_weight * gradient_penalty
+    generator:  InpaintingLoss(output, image, known_mask) + adversarial * -mean D(output)
+
+Each backward pass is split where its terms share no graph (the critic's Wasserstein term and its
+penalty; the generator's reconstruction and adversarial terms, which meet only at the output), so
+that an optional ``timer`` can time every part on its own: ``benchmarks/train_step.py`` calls
+these very functions. The split changes no gradient: the parts add up at the same tensors.
+
+Loss values come back as detached tensors; converting them to numbers (``.item()``, which waits
+for the device) is left to the logger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lbam.losses.adversarial import critic_loss, generator_adversarial_loss, gradient_penalty
+from lbam.losses.inpainting import InpaintingLoss
+from lbam.training import distributed as dist_utils
+from lbam.training.distributed import DistributedContext
+from lbam.training.state import TrainState
+
+# timer(part) -> a context manager around that part's code; parts: generator, vgg, critic,
+# penalty, optimisers.
+Timer = Callable[[str], AbstractContextManager]
+
+
+def no_timer(part: str) -> AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What a step needs besides the state: the loss, its adversarial weights, precision, processes."""
+
+    loss: InpaintingLoss
+    context: DistributedContext
+    critic_steps: int = 1
+    amp: bool = False  # fp16 autocast for the networks' forward passes (CUDA)
+
+    def autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.context.device.type, dtype=torch.float16, enabled=self.amp)
+
+
+def train_step(
+    state: TrainState,
+    batch: dict[str, Tensor],
+    settings: StepSettings,
+    random: torch.Generator,
+    timer: Timer = no_timer,
+) -> dict[str, Tensor]:
+    """One step on ``batch`` (``image`` (B,3,S,S) in [0,1], ``known_mask`` (B,1,S,S), 1 = known).
+
+    ``random`` draws the gradient penalty's interpolation factors. Returns detached loss values.
+    """
+    device = settings.context.device
+    image = batch["image"].to(device, non_blocking=True)
+    known_mask = batch["known_mask"].to(device, non_blocking=True)
+    with timer("generator"), settings.autocast():
+        output = state.trained_generator(image, known_mask)
+    output = output.float()
+    values: dict[str, Tensor] = {}
+    if state.critic is not None:
+        values.update(critic_update(state, image, output.detach(), known_mask, settings, random, timer))
+    values.update(generator_update(state, image, output, known_mask, settings, timer))
+    state.step += 1
+    return values
+
+
+def critic_update(
+    state: TrainState,
+    image: Tensor,
+    fake: Tensor,
+    known_mask: Tensor,
+    settings: StepSettings,
+    random: torch.Generator,
+    timer: Timer = no_timer,
+) -> dict[str, Tensor]:
+    """``settings.critic_steps`` WGAN-GP updates of the critic on real ``image`` and detached ``fake``."""
+    critic, optimizer, scaler = state.critic, state.d_optimizer, state.d_scaler
+    assert critic is not None and optimizer is not None
+    weight = settings.loss.weights.gradient_penalty
+    for _ in range(settings.critic_steps):
+        with timer("optimisers"):
+            optimizer.zero_grad(set_to_none=True)
+        with timer("critic"), settings.autocast():
+            real_scores = critic(image, known_mask).float()
+            fake_scores = critic(fake, known_mask).float()
+        # The penalty differentiates the critic twice; fp16 there loses too much: run it in fp32.
+        with timer("penalty"), torch.autocast(image.device.type, enabled=False):
+            penalty = gradient_penalty(critic, image, fake, known_mask, generator=random)
+        with timer("critic"):
+            wasserstein = critic_loss(real_scores, fake_scores)
+            scaler.scale(wasserstein).backward()
+        with timer("penalty"):
+            scaler.scale(weight * penalty).backward()
+        with timer("optimisers"):
+            dist_utils.all_reduce_gradients(critic, settings.context)
+            scaler.step(optimizer)
+            scaler.update()
+            dist_utils.broadcast_buffers(critic, settings.context)
+    return {
+        "d_loss": (wasserstein + weight * penalty).detach(),
+        "gradient_penalty": penalty.detach(),
+        "wasserstein": (real_scores.mean() - fake_scores.mean()).detach(),
+    }
+
+
+def generator_update(
+    state: TrainState,
+    image: Tensor,
+    output: Tensor,
+    known_mask: Tensor,
+    settings: StepSettings,
+    timer: Timer = no_timer,
+) -> dict[str, Tensor]:
+    """One update of the generator from the reconstruction losses and the critic's adversarial term.
+
+    Both losses stop at a leaf copy of ``output``; their summed gradient then goes back through the
+    generator once, which is what one backward call of their sum computes.
+    """
+    weights = settings.loss.weights
+    output_leaf = output.detach().requires_grad_(True)
+    with timer("vgg"):  # the reconstruction terms, dominated by VGG when it is on
+        terms = settings.loss(output_leaf, image, known_mask)
+    total = terms["total"]
+    adversarial = None
+    if state.critic is not None:
+        with timer("critic"), settings.autocast():
+            state.critic.requires_grad_(False)  # the adversarial term trains the generator only
+            adversarial = generator_adversarial_loss(state.critic(output_leaf, known_mask).float())
+            state.critic.requires_grad_(True)
+    with timer("optimisers"):
+        state.g_optimizer.zero_grad(set_to_none=True)
+    scaler = state.g_scaler
+    with timer("vgg"):
+        scaler.scale(total).backward()
+    if adversarial is not None:
+        with timer("critic"):
+            scaler.scale(weights.adversarial * adversarial).backward()
+    with timer("generator"):
+        output.backward(output_leaf.grad)
+    with timer("optimisers"):
+        scaler.step(state.g_optimizer)
+        scaler.update()
+    values = {name: value.detach() for name, value in terms.items() if name != "total"}
+    g_total = total.detach()
+    if adversarial is not None:
+        values["adversarial"] = adversarial.detach()
+        g_total = g_total + weights.adversarial * values["adversarial"]
+    values["g_total"] = g_total
+    return values
+
+
+def step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    """A random generator that depends only on (seed, step, rank): the step's own randomness."""
+    words = np.random.SeedSequence([seed, step, rank]).generate_state(2, dtype=np.uint32)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(words[0]) << 32 | int(words[1]))
+    return generator
