@@ -153,7 +153,9 @@ def test_init_weights_must_match_the_configured_generator(run, tmp_path):
     with pytest.raises(
         LbamError, match=r"model.init_weights .* different generator .*width=0.0625 there, 0.125 here"
     ):
-        train(tiny_config(photos, tmp_path / "a", model__init_weights=str(start), model__generator__width=0.125))
+        train(
+            tiny_config(photos, tmp_path / "a", model__init_weights=str(start), model__generator__width=0.125)
+        )
     with pytest.raises(LbamError, match="model.init_weights .*missing.safetensors.* model not found"):
         train(tiny_config(photos, tmp_path / "b", model__init_weights=str(tmp_path / "missing.safetensors")))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -10,7 +10,8 @@ import lbam
 from inference_helpers import Recorder
 from lbam.errors import LbamError
 from lbam.inference import pipeline
-from lbam.inference.pipeline import pad_to_multiple, resolve_device
+from lbam.inference.pipeline import pad_to_multiple
+from lbam.utils.device import resolve_device
 from lbam.model.lbam import LBAMGenerator
 
 
@@ -234,7 +235,7 @@ def test_default_model_name_and_cached_loading(monkeypatch, model, tmp_path):
         loads.append((name, str(device)))
         return model
 
-    monkeypatch.setattr("lbam.model.loading.load_model", fake_load)
+    monkeypatch.setattr("lbam.inference.pipeline.load_model", fake_load)
     pipeline._load_cached.cache_clear()
     image, hole = random_image(32, 32), np.eye(32, dtype=bool)
     lbam.inpaint(image, hole, device="cpu")

@@ -15,7 +15,7 @@ from lbam.imaging.io import load_rgb
 from lbam.imaging.masks import read_mask
 from lbam.imaging.metrics import psnr, ssim
 from lbam.inference.pipeline import get_model, inpaint
-from lbam.model.loading import DEFAULT_MODEL
+from lbam.options import DEFAULT_MODEL
 
 
 def demo_inputs() -> tuple[np.ndarray, np.ndarray]:

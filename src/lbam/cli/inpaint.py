@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 from lbam.errors import LbamError
+from lbam.options import DEFAULT_MODEL, add_option_arguments, options_from_args
 
 HELP = "fill the holes of a photo (or a folder of photos) given a mask (white = hole)"
-
-STRATEGIES = ("auto", "full", "crop", "resize")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,46 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output file (its suffix picks the format), or folder",
     )
     parser.add_argument(
-        "--model", default="lbam-compact", help="weights file or model name (default: %(default)s)"
-    )
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda, then mps, then cpu")
-    parser.add_argument(
-        "--invert-mask", action="store_true", help="the mask is white where the photo is kept"
-    )
-    parser.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the holes by N pixels")
-    parser.add_argument(
-        "--resize-mask",
-        action="store_true",
-        help="stretch a mask of another size to the photo (nearest neighbour)",
+        "--model", default=DEFAULT_MODEL, help="weights file or model name (default: %(default)s)"
     )
     parser.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="auto",
-        help="full: one pass; crop: one window per hole region; resize: downscale to --max-size; "
-        "auto (default): full up to --max-size, else crop",
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
     )
-    parser.add_argument(
-        "--max-size",
-        type=int,
-        default=1024,
-        metavar="PX",
-        help="longest side of one model pass (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--crop-margin",
-        type=int,
-        default=128,
-        metavar="PX",
-        help="context around each hole (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--crop-min-size",
-        type=int,
-        default=512,
-        metavar="PX",
-        help="smallest crop window side (default: %(default)s)",
-    )
+    add_option_arguments(parser)
     parser.add_argument(
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"
     )
@@ -87,17 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lbam.inference.batch import inpaint_file, inpaint_folder
-    from lbam.inference.pipeline import InpaintOptions, get_model
+    from lbam.inference.pipeline import get_model
 
-    options = InpaintOptions(
-        invert_mask=args.invert_mask,
-        dilate=args.dilate,
-        resize_mask=args.resize_mask,
-        strategy=args.strategy,
-        max_size=args.max_size,
-        crop_margin=args.crop_margin,
-        crop_min_size=args.crop_min_size,
-    )
+    options = options_from_args(args)
     if not 1 <= args.jpeg_quality <= 100:
         raise LbamError(f"--jpeg-quality must be between 1 and 100, got {args.jpeg_quality}")
 

@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import linalg
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
+from lbam.model.loading import load_state_strict
 from lbam.utils.weights import as_state_dict, load_pth
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -244,8 +246,6 @@ def load_fid_inception(path: str | Path, device: str | torch.device = "cpu") -> 
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, value)
 
-    from lbam.model.loading import load_state_strict
-
     load_state_strict(model, state, f"FID weights {path}")
     return model.requires_grad_(False).eval().to(device)
 
@@ -268,7 +268,6 @@ def frechet_distance(
     imaginary part above 1e-3 raises ValueError, a smaller one is rounding and is dropped. A
     distance that is still not finite raises ValueError.
     """
-    from scipy import linalg
 
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1 = np.atleast_2d(np.asarray(sigma1, np.float64))

@@ -20,9 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
+from skimage.restoration import inpaint_biharmonic
 
 from lbam.errors import LbamError
+from lbam.inference.pipeline import run_model
+from lbam.model.loading import load_model
+from lbam.options import DEFAULT_MODEL
 
 CLASSICAL = ("telea", "ns", "biharmonic")
 GENERATOR_KINDS = ("lbam", "pconv")
@@ -52,7 +57,6 @@ class OpenCVInpaint:
     """``cv2.inpaint`` with the Telea (fast marching) or Navier-Stokes algorithm, on 8-bit RGB."""
 
     def __init__(self, algorithm: str, radius: float = 3.0) -> None:
-        import cv2
 
         flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
         if algorithm not in flags:
@@ -76,7 +80,6 @@ class Biharmonic:
     name = "biharmonic"
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        from skimage.restoration import inpaint_biharmonic
 
         filled = inpaint_biharmonic(image.astype(np.float64), ~known_mask, channel_axis=-1)
         return composite(np.clip(filled, 0.0, 1.0), image, known_mask)
@@ -95,7 +98,6 @@ class GeneratorMethod:
         self.device = device
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        from lbam.inference.pipeline import run_model
 
         output = run_model(self.model, image.astype(np.float32), ~known_mask)
         return composite(np.clip(output, 0.0, 1.0), image, known_mask)
@@ -125,10 +127,7 @@ def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
         if not target:
             if kind == "pconv":
                 raise LbamError("method 'pconv' needs a weights file: pconv:PATH")
-            from lbam.model.loading import DEFAULT_MODEL
-
             target = DEFAULT_MODEL
-        from lbam.model.loading import load_model
 
         model = load_model(target, device=device)
         architecture = getattr(getattr(model, "config", None), "architecture", kind)

@@ -42,7 +42,9 @@ def generator_from_run(
     state, meta = ckpt.load_generator_state(directory)
     model_section = upgrade_config_data(meta.get("config") or {}).get("model") or {}
     try:
-        model = build_generator(model_section.get("architecture", "lbam"), **(model_section.get("generator") or {}))
+        model = build_generator(
+            model_section.get("architecture", "lbam"), **(model_section.get("generator") or {})
+        )
     except LbamError as error:
         raise LbamError(
             f"checkpoint {directory} describes a generator this lbam cannot build: {error}"

@@ -10,8 +10,6 @@ from lbam.imaging.io import Picture, read_image, write_image
 from lbam.imaging.masks import as_hole, prepare_hole, read_mask
 from lbam.inference.batch import FileResult, FolderSummary, inpaint_file, inpaint_folder
 from lbam.inference.pipeline import (
-    DEFAULT_MODEL,
-    InpaintOptions,
     InpaintReport,
     get_model,
     inpaint,
@@ -19,10 +17,8 @@ from lbam.inference.pipeline import (
 )
 
 __all__ = [
-    "DEFAULT_MODEL",
     "FileResult",
     "FolderSummary",
-    "InpaintOptions",
     "InpaintReport",
     "Picture",
     "as_hole",

@@ -21,7 +21,8 @@ from lbam.errors import LbamError
 from lbam.imaging.files import list_images
 from lbam.imaging.io import copy_file, output_format, read_image, write_image
 from lbam.imaging.masks import prepare_hole, read_mask
-from lbam.inference.pipeline import InpaintOptions, InpaintReport, inpaint_picture
+from lbam.inference.pipeline import InpaintReport, inpaint_picture
+from lbam.options import InpaintOptions
 
 # A mask named "<stem>_mask.<ext>" also pairs with the photo "<stem>.<ext>".
 MASK_SUFFIX = "_mask"

@@ -25,6 +25,7 @@ import functools
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,51 +43,15 @@ from lbam.imaging.io import (
     picture_to_pil,
 )
 from lbam.imaging.masks import as_hole, prepare_hole
+from lbam.model.loading import load_model
+from lbam.options import DEFAULT_MODEL, InpaintOptions
 from lbam.utils.device import resolve_device
-
-DEFAULT_MODEL = "lbam-compact"
-STRATEGIES = ("auto", "full", "crop", "resize")
 
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 # A box or window in a photo: (top, bottom, left, right), half-open, in pixels.
 Box = tuple[int, int, int, int]
-
-
-@dataclasses.dataclass(frozen=True)
-class InpaintOptions:
-    """How to read the mask and how to cover a large photo (see the module doc for strategies).
-
-    Attributes:
-        invert_mask: the mask marks the pixels to keep instead of the hole.
-        dilate: grow the hole by this many pixels.
-        resize_mask: stretch a mask of another size to the photo (nearest neighbour) instead of failing.
-        strategy: "auto", "full", "crop" or "resize".
-        max_size: the longest side one model pass sees (auto/crop/resize).
-        crop_margin: context pixels around each hole region (crop).
-        crop_min_size: the smallest window side (crop).
-    """
-
-    invert_mask: bool = False
-    dilate: int = 0
-    resize_mask: bool = False
-    strategy: str = "auto"
-    max_size: int = 1024
-    crop_margin: int = 128
-    crop_min_size: int = 512
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise LbamError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
-        if self.dilate < 0:
-            raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
-        if self.max_size < 1:
-            raise LbamError(f"max_size must be a positive number of pixels, got {self.max_size}")
-        if self.crop_margin < 0 or self.crop_min_size < 1:
-            raise LbamError(
-                f"crop_margin must be >= 0 and crop_min_size >= 1, got {self.crop_margin}, {self.crop_min_size}"
-            )
 
 
 @dataclasses.dataclass
@@ -119,8 +84,6 @@ def get_model(
 
 @functools.lru_cache(maxsize=2)
 def _load_cached(name: str, stamp: int, device: str) -> nn.Module:
-    from lbam.model.loading import load_model
-
     return load_model(name, device=device)
 
 
@@ -322,14 +285,8 @@ def inpaint(
     mask: Image.Image | np.ndarray | str | os.PathLike,
     model: nn.Module | str | os.PathLike | None = None,
     *,
-    invert_mask: bool = False,
-    dilate: int = 0,
-    resize_mask: bool = False,
-    strategy: str = "auto",
-    max_size: int = 1024,
-    crop_margin: int = 128,
-    crop_min_size: int = 512,
     device: str | torch.device | None = "auto",
+    **options: Any,
 ) -> Image.Image | np.ndarray:
     """Fill the holes of a photo.
 
@@ -340,33 +297,34 @@ def inpaint(
             half range; see :mod:`lbam.imaging.masks` for every mode). Same size as the image
             unless ``resize_mask``.
         model: a generator module, a weights file, or a model name; None = "lbam-compact".
-        invert_mask: the mask marks the pixels to keep instead.
-        dilate: grow the hole by this many pixels.
-        resize_mask: stretch a mask of another size (nearest neighbour) instead of raising.
-        strategy, max_size, crop_margin, crop_min_size: how to cover large photos (module doc).
         device: "auto" (CUDA, MPS, CPU), "cpu", "cuda", "mps"; a module given with "auto" stays put.
+        **options: any field of :class:`lbam.options.InpaintOptions`, the same options as the
+            ``lbam inpaint`` flags: ``invert_mask``, ``dilate``, ``resize_mask``, ``strategy``,
+            ``max_size``, ``crop_margin``, ``crop_min_size``.
 
     Returns:
         The same type, size, mode/dtype as ``image``: hole pixels filled, every other pixel and the
         alpha channel unchanged. A mask without a hole gives an unchanged copy.
 
     Raises:
-        LbamError: a mask of another size, a mask that is all hole, unsupported pixel types, a model
-            that cannot be loaded.
+        LbamError: a mask of another size, a mask that is all hole, unsupported pixel types, a bad
+            option value, a model that cannot be loaded.
+        TypeError: an unknown option name.
     """
-    options = InpaintOptions(invert_mask, dilate, resize_mask, strategy, max_size, crop_margin, crop_min_size)
+    settings = InpaintOptions.from_mapping(options)
     if isinstance(image, Image.Image):
         picture = picture_from_pil(image)
     elif isinstance(image, np.ndarray):
         picture = picture_from_array(image)
     else:
         raise TypeError(f"image must be a PIL image or a numpy array, got {type(image).__name__}")
+    size = (picture.height, picture.width)
     hole = prepare_hole(
-        as_hole(mask), (picture.height, picture.width), invert_mask, dilate, resize_mask, name="mask"
+        as_hole(mask), size, settings.invert_mask, settings.dilate, settings.resize_mask, name="mask"
     )
     if not hole.any():
         return image.copy()
-    result, _ = inpaint_picture(picture, hole, get_model(model, device), options)
+    result, _ = inpaint_picture(picture, hole, get_model(model, device), settings)
     if isinstance(image, Image.Image):
         return picture_to_pil(result)
     return picture_to_array(result, image.ndim)

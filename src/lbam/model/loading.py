@@ -25,10 +25,10 @@ from torch import nn
 from lbam.errors import LbamError
 from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
 from lbam.model.registry import build_from_metadata
+from lbam.options import DEFAULT_MODEL
 from lbam.utils.files import atomic_path
 
 FORMAT = "lbam"
-DEFAULT_MODEL = "lbam-compact"
 
 # Known names: packaged files ship in lbam/weights; the authors' releases must be placed in the cache.
 KNOWN_MODELS = {

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -367,7 +367,6 @@ def _fsync_dir_files(directory: Path) -> None:
 
 def load_generator_state(directory: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Only the generator weights of a checkpoint (and its meta), without the optimiser states."""
-    from safetensors import safe_open
 
     directory = Path(directory)
     meta = read_meta(directory)

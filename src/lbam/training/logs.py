@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
+from tqdm import tqdm
 
 from lbam.utils.files import atomic_path, atomic_write_text
 
@@ -27,8 +29,6 @@ class _TqdmStream:
     """Console handler target that does not break an active tqdm bar."""
 
     def write(self, text: str) -> None:
-        from tqdm import tqdm
-
         text = text.rstrip("\n")
         if text:
             tqdm.write(text, file=sys.stderr)
@@ -101,8 +101,6 @@ class RunLogger:
             return None
         if self._writer is not None:
             self._writer.add_image(tag, grid, step)
-        from PIL import Image
-
         array = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         path = self.run_dir / "samples" / f"{tag}_{step:08d}.png"
         with atomic_path(path) as tmp:

@@ -1,0 +1,90 @@
+"""The options of an inpainting call: one dataclass behind ``lbam.inpaint``, ``lbam inpaint`` and the
+HTTP server, so the three share every name, default, check and help text.
+
+This module imports neither torch nor numpy, so the command line can build its parser from it
+without slowing ``lbam --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from lbam.errors import LbamError
+
+DEFAULT_MODEL = "lbam-compact"
+STRATEGIES = ("auto", "full", "crop", "resize")
+
+
+def _option(default: Any, help: str, **argparse_settings: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, **argparse_settings})
+
+
+@dataclasses.dataclass(frozen=True)
+class InpaintOptions:
+    """How to read the mask and how to cover a large photo (strategies: :mod:`lbam.inference.pipeline`).
+
+    Attributes:
+        invert_mask: the mask marks the pixels to keep instead of the hole.
+        dilate: grow the hole by this many pixels.
+        resize_mask: stretch a mask of another size to the photo (nearest neighbour) instead of failing.
+        strategy: "auto", "full", "crop" or "resize".
+        max_size: the longest side one model pass sees (auto/crop/resize).
+        crop_margin: context pixels around each hole region (crop).
+        crop_min_size: the smallest window side (crop).
+    """
+
+    invert_mask: bool = _option(False, "the mask is white where the photo is kept")
+    dilate: int = _option(0, "grow the holes by N pixels", metavar="N")
+    resize_mask: bool = _option(False, "stretch a mask of another size to the photo (nearest neighbour)")
+    strategy: str = _option(
+        "auto",
+        "full: one pass; crop: one window per hole region; resize: downscale to --max-size; "
+        "auto: full up to --max-size, else crop",
+        choices=STRATEGIES,
+    )
+    max_size: int = _option(1024, "longest side of one model pass", metavar="PX")
+    crop_margin: int = _option(128, "context around each hole (crop)", metavar="PX")
+    crop_min_size: int = _option(512, "smallest crop window side (crop)", metavar="PX")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise LbamError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        if self.dilate < 0:
+            raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
+        if self.max_size < 1:
+            raise LbamError(f"max_size must be a positive number of pixels, got {self.max_size}")
+        if self.crop_margin < 0 or self.crop_min_size < 1:
+            raise LbamError(
+                f"crop_margin must be >= 0 and crop_min_size >= 1, got {self.crop_margin}, {self.crop_min_size}"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> InpaintOptions:
+        """Options from keyword values; an unknown name is a TypeError that lists the known ones."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [key for key in values if key not in names]
+        if unknown:
+            raise TypeError(f"unknown inpainting option {unknown[0]!r}; options: {', '.join(names)}")
+        return cls(**values)
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """One command-line flag per :class:`InpaintOptions` field (``--max-size`` for ``max_size``)."""
+    for field in dataclasses.fields(InpaintOptions):
+        flag = "--" + field.name.replace("_", "-")
+        settings = dict(field.metadata)
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=settings["help"])
+            continue
+        settings["help"] += " (default: %(default)s)"
+        kind = {"int": int, "str": str}.get(str(field.type), str)
+        parser.add_argument(flag, type=kind, default=field.default, **settings)
+
+
+def options_from_args(args: argparse.Namespace) -> InpaintOptions:
+    """The :class:`InpaintOptions` of parsed command-line arguments."""
+    return InpaintOptions(
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(InpaintOptions)}
+    )
