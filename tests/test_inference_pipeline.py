@@ -11,8 +11,8 @@ from inference_helpers import Recorder
 from lbam.errors import LbamError
 from lbam.inference import pipeline
 from lbam.inference.pipeline import pad_to_multiple
-from lbam.utils.device import resolve_device
 from lbam.model.lbam import LBAMGenerator
+from lbam.utils.device import resolve_device
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,6 @@ from training_helpers import make_photos, one_thread, tiny_cli_args, tiny_config
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    return make_photos(tmp_path_factory.mktemp("photos"))
-
-
-@pytest.fixture(scope="module")
 def finished_run(photos, tmp_path_factory) -> Path:
     """A 2-step run to resume from (its checkpoint is copied by tests that damage it)."""
     run_dir = tmp_path_factory.mktemp("finished") / "run"

@@ -38,11 +38,6 @@ def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    return make_photos(tmp_path_factory.mktemp("photos"))
-
-
-@pytest.fixture(scope="module")
 def straight_run(photos, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("straight") / "run"
     started = time.perf_counter()

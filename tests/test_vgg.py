@@ -79,15 +79,19 @@ def test_state_dict_keys_are_torchvision_prefix() -> None:
     assert max(int(k.split(".")[1]) for k in VGG16Features().state_dict()) == 14
 
 
-def test_load_matches_manual_stack(weights_file: tuple[Path, dict[str, torch.Tensor]]) -> None:
+def assert_taps_match(weights_file, layers, manual_indices, shape, seed) -> list[torch.Tensor]:
+    """The loaded network's taps equal the hand-written stack's outputs at ``manual_indices``."""
     path, state = weights_file
-    vgg = load_vgg16(path)
-    x = torch.rand(2, 3, 16, 24, generator=torch.Generator().manual_seed(1))
-    manual = manual_vgg(x, state, 16)
-    pool1, pool2, pool3 = vgg(x)
-    torch.testing.assert_close(pool1, manual[4], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(pool2, manual[9], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(pool3, manual[16], rtol=1e-5, atol=1e-5)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+    manual = manual_vgg(x, state, shape[2])
+    taps = load_vgg16(path, layers=layers)(x)
+    for tap, index in zip(taps, manual_indices, strict=True):
+        torch.testing.assert_close(tap, manual[index], rtol=1e-5, atol=1e-5)
+    return taps
+
+
+def test_load_matches_manual_stack(weights_file: tuple[Path, dict[str, torch.Tensor]]) -> None:
+    assert_taps_match(weights_file, ("pool1", "pool2", "pool3"), [4, 9, 16], (2, 3, 16, 24), seed=1)
 
 
 def test_pool_shapes_at_64px(weights_file: tuple[Path, dict[str, torch.Tensor]]) -> None:
@@ -97,16 +101,10 @@ def test_pool_shapes_at_64px(weights_file: tuple[Path, dict[str, torch.Tensor]])
 
 
 def test_lpips_taps_and_order(weights_file: tuple[Path, dict[str, torch.Tensor]]) -> None:
-    path, state = weights_file
-    vgg = load_vgg16(path, layers=("relu2_2", "relu1_2", "conv1_2"))
-    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
-    manual = manual_vgg(x, state, 8)
-    relu2_2, relu1_2, conv1_2 = vgg(x)
-    torch.testing.assert_close(relu2_2, manual[8], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(relu1_2, manual[3], rtol=1e-5, atol=1e-5)
+    path = weights_file[0]
+    taps = assert_taps_match(weights_file, ("relu2_2", "relu1_2", "conv1_2"), [8, 3, 2], (1, 3, 8, 8), seed=2)
     # The conv tap is taken before the ReLU (no in-place ReLU corrupting it).
-    torch.testing.assert_close(conv1_2, manual[2], rtol=1e-5, atol=1e-5)
-    assert (conv1_2 < 0).any()
+    assert (taps[2] < 0).any()
     shapes = [tuple(f.shape[1:]) for f in load_vgg16(path, layers=LPIPS_LAYERS)(torch.rand(1, 3, 32, 32))]
     assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2)]
 

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lbam.inference.batch import inpaint_file, inpaint_folder
+    from lbam.inference.batch import Job, inpaint_file, inpaint_folder
     from lbam.inference.pipeline import get_model
 
     options = options_from_args(args)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output
     if output.is_dir():
         output = output / args.image.name
-    result = inpaint_file(args.image, args.mask, output, load, options, jpeg_quality=args.jpeg_quality)
+    result = inpaint_file(Job(args.image, args.mask, output), load, options, jpeg_quality=args.jpeg_quality)
     for note in result.notes:
         print(f"lbam: note: {note}", file=sys.stderr)
     print(result.summary())

@@ -73,15 +73,23 @@ def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
             raise LbamError(f"output {output} is the input file {source}: refusing to overwrite an input")
 
 
+@dataclasses.dataclass
+class Job:
+    """One photo of a folder run; ``problem`` says why it cannot be done (no mask, ...)."""
+
+    image: Path
+    mask: Path | None
+    output: Path
+    problem: str | None = None
+
+
 def inpaint_file(
-    image_path: str | os.PathLike,
-    mask_path: str | os.PathLike,
-    output_path: str | os.PathLike,
+    job: Job,
     get_model: Callable[[], nn.Module],
     options: InpaintOptions | None = None,
     jpeg_quality: int = 95,
 ) -> FileResult:
-    """Inpaint one photo file with one mask file (white = hole) and write the result.
+    """Inpaint the photo ``job.image`` with the mask file ``job.mask`` (white = hole) into ``job.output``.
 
     Every check (paths, decoding, mask size, mask covering everything) happens before the model is
     asked for, through ``get_model()``, so bad input fails fast. A mask with no hole writes a copy
@@ -92,7 +100,9 @@ def inpaint_file(
     """
     options = options or InpaintOptions()
     start = time.perf_counter()
-    image_path, mask_path, output_path = Path(image_path), Path(mask_path), Path(output_path)
+    if job.mask is None:
+        raise LbamError(f"no mask for {job.image}")
+    image_path, mask_path, output_path = Path(job.image), Path(job.mask), Path(job.output)
     fmt = output_format(output_path)
     refuse_overwriting_inputs(output_path, [image_path, mask_path])
     picture = read_image(image_path)
@@ -116,16 +126,6 @@ def inpaint_file(
     notes = write_image(result, output_path, jpeg_quality)
     seconds = time.perf_counter() - start
     return FileResult(image_path, output_path, picture.width, picture.height, report, notes, seconds)
-
-
-@dataclasses.dataclass
-class Job:
-    """One photo of a folder run; ``problem`` says why it cannot be done (no mask, ...)."""
-
-    image: Path
-    mask: Path | None
-    output: Path
-    problem: str | None = None
 
 
 def plan_folder(
@@ -191,6 +191,7 @@ def inpaint_folder(
     out_dir: str | os.PathLike,
     get_model: Callable[[], nn.Module],
     options: InpaintOptions | None = None,
+    *,
     ext: str | None = None,
     jpeg_quality: int = 95,
     progress: bool | None = None,
@@ -221,9 +222,7 @@ def inpaint_folder(
             failures.append((job.image, job.problem))
             continue
         try:
-            results.append(
-                inpaint_file(job.image, job.mask, job.output, lambda: model, options, jpeg_quality)
-            )
+            results.append(inpaint_file(job, lambda: model, options, jpeg_quality))
         except LbamError as error:
             failures.append((job.image, str(error)))
         except Exception as error:  # a bug or out of memory on one photo must not stop the others

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lbam.model.shapes import check_multiple
+
 ENCODER_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
 GAUSSIAN_INIT_FORWARD = (1.1, 2.0, 1.0, 1.0)  # a, mu, sigma1, sigma2
 GAUSSIAN_INIT_REVERSE = (1.1, 1.0, 0.5, 0.5)
@@ -207,12 +209,7 @@ class LBAMGenerator(nn.Module):
                 nn.init.normal_(module.weight, 0.0, 0.02)
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ValueError(
-                f"LBAM needs H and W to be multiples of {self.size_multiple}, got {height}x{width}; "
-                "pad the input (lbam.inpaint does this for you)"
-            )
+        check_multiple("LBAM", image, self.size_multiple)
         known = known_mask.expand(-1, 3, -1, -1)
         x = torch.cat((image * known_mask, known_mask), dim=1)
 

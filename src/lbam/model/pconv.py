@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lbam.model.shapes import check_multiple
+
 ENCODER_KERNELS = (7, 5, 5)  # then 3 for every further level
 ENCODER_CHANNELS = (64, 128, 256)  # then 512 for every further level
 
@@ -198,12 +200,7 @@ class PConvUNet(nn.Module):
         return self
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ValueError(
-                f"PConv needs H and W to be multiples of {self.size_multiple}, got {height}x{width}; "
-                "pad the input (lbam.inpaint does this for you)"
-            )
+        check_multiple("PConv", image, self.size_multiple)
         known_mask = known_mask[:, :1].to(image.dtype)
         features, masks = [image], [known_mask]
         x, mask = image, known_mask
