@@ -161,3 +161,17 @@ def test_cli_sigterm_exits_cleanly_and_resumes(photos, tmp_path):
     # continue for two more steps through the command line
     assert main(["train", "--resume", str(run_dir), "--steps", str(stopped + 2)]) == 0
     assert ckpt.find_checkpoint(run_dir, "latest").name == ckpt.checkpoint_name(stopped + 2)
+
+
+def test_training_leaves_no_global_state_changed(photos, tmp_path):
+    import numpy as np
+
+    torch.manual_seed(1234)
+    np.random.seed(99)
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), torch.get_float32_matmul_precision())
+    benchmark = torch.backends.cudnn.benchmark
+    train(tiny_config(photos, tmp_path / "run", steps=1))
+    assert torch.equal(torch.get_rng_state(), before[0])
+    assert np.array_equal(np.random.get_state()[1], before[1])
+    assert torch.get_float32_matmul_precision() == before[2]
+    assert torch.backends.cudnn.benchmark == benchmark
