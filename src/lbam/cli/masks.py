@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kind",
         required=True,
         help="a mask kind, or a weighted list kind[=path][:weight],... e.g. lama_thick:2,deepfill:1 or "
-        "files=/data/nvidia_masks (kinds: files, noise, lama_thin, lama_medium, lama_thick, lama_boxes, deepfill)",
+        "files=/data/nvidia_masks (kinds: files, noise, lama_thin, lama_medium, lama_thick, lama_boxes, deepfill, objects)",
     )
     generate.add_argument("--count", type=int, required=True, help="number of masks")
     generate.add_argument(

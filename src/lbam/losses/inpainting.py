@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
-from lbam.features.vgg import VGG16Features
 from lbam.imaging.metrics import composite, ssim
 
 # The weighted terms, in the order of LossConfig's fields.
@@ -45,8 +44,13 @@ class LossConfig:
     adversarial: float = 0.1
     gradient_penalty: float = 10.0
     ssim: float = 0.0
-    vgg_weights: str | None = None  # None: torchvision's cache location (see lbam.features.vgg)
+    # The perceptual/style feature network: a torchvision vgg16-397923af.pth (None: torch's hub
+    # cache, see lbam.features.vgg), or "stlpips" / "stlpips=PATH": ST-LPIPS's shift-tolerant VGG16.
+    vgg_weights: str | None = None
     allow_random_vgg: bool = False  # only for smoke tests: perceptual/style become meaningless
+    # The perceptual and style terms see the images resized by this factor: 1 is the paper; 0.5
+    # costs a quarter of the feature network's time, which decides a CPU run's speed.
+    feature_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for name in WEIGHT_NAMES:
@@ -56,6 +60,8 @@ class LossConfig:
             if not (math.isfinite(value) and value >= 0):  # also rejects NaN and infinity
                 raise LbamError(f"loss weight losses.{name} must be a finite number >= 0, got {value!r}")
             setattr(self, name, float(value))
+        if not (math.isfinite(self.feature_scale) and 0 < self.feature_scale <= 1):
+            raise LbamError(f"losses.feature_scale must be in (0, 1], got {self.feature_scale!r}")
 
     @property
     def uses_vgg(self) -> bool:
@@ -109,9 +115,10 @@ class InpaintingLoss(nn.Module):
 
     Args:
         weights: the term weights (a :class:`LossConfig`); None means the paper's defaults.
-        vgg: frozen VGG16 features (``pool1..pool3`` for the paper's losses, see
-            :func:`lbam.features.vgg.load_vgg16`). Required when the perceptual or style weight is
-            non-zero; otherwise it may be None and VGG is never run.
+        vgg: a frozen feature network returning a list of activations, ``pool1..pool3`` for the
+            paper's losses: torchvision's VGG16 (:func:`lbam.features.vgg.load_vgg16`) or ST-LPIPS's
+            shift-tolerant VGG16 (:func:`lbam.features.stlpips.load_stlpips_vgg`). Required when
+            the perceptual or style weight is non-zero; otherwise it may be None and is never run.
 
     ``forward(output, target, known_mask)``: output = the generator's raw output (B, 3, H, W) in
     [0, 1], not composited; target = ground truth (B, 3, H, W) in [0, 1]; known_mask
@@ -120,7 +127,7 @@ class InpaintingLoss(nn.Module):
     when their weight is non-zero, plus ``"total"`` = their weighted sum.
     """
 
-    def __init__(self, weights: LossConfig | None = None, vgg: VGG16Features | None = None) -> None:
+    def __init__(self, weights: LossConfig | None = None, vgg: nn.Module | None = None) -> None:
         super().__init__()
         self.weights = weights if weights is not None else LossConfig()
         needs_vgg = self.weights.uses_vgg
@@ -142,11 +149,11 @@ class InpaintingLoss(nn.Module):
         }
         if self.vgg is not None:
             # One pass for output and composite; the target needs no graph.
-            out_and_comp = self.vgg(torch.cat([output, comp]))
+            out_and_comp = self.vgg(self._for_features(torch.cat([output, comp])))
             out_feats = [f[: output.shape[0]] for f in out_and_comp]
             comp_feats = [f[output.shape[0] :] for f in out_and_comp]
             with torch.no_grad():
-                gt_feats = self.vgg(target)
+                gt_feats = self.vgg(self._for_features(target))
             if self.weights.perceptual > 0:
                 terms["perceptual"] = perceptual_loss(out_feats, comp_feats, gt_feats)
             if self.weights.style > 0:
@@ -156,3 +163,9 @@ class InpaintingLoss(nn.Module):
                 terms["ssim"] = 1 - ssim(comp.float(), target.float(), data_range=1.0).mean()
         terms["total"] = sum(getattr(self.weights, name) * value for name, value in terms.items())
         return terms
+
+    def _for_features(self, images: Tensor) -> Tensor:
+        scale = self.weights.feature_scale
+        if scale == 1:
+            return images
+        return F.interpolate(images, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)

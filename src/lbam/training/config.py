@@ -69,6 +69,12 @@ class OptimConfig:
     d_lr: float = 1e-5
     d_betas: tuple[float, float] = (0.0, 0.9)
     critic_steps: int = 1  # critic updates per generator update (all on the same batch)
+    # Learning-rate schedule of both networks (lbam.training.schedule): a linear warm-up over
+    # warmup_steps, then a cosine decay to min_lr_ratio * lr at step decay_steps (None: constant
+    # after the warm-up, the paper's choice). A function of the step alone, so resuming is exact.
+    warmup_steps: int = 0
+    decay_steps: int | None = None
+    min_lr_ratio: float = 0.0
 
 
 @dataclass
@@ -200,6 +206,16 @@ def check_values(config: TrainConfig) -> None:
     if config.model.critic_norm not in ("batch", "none", "instance"):
         raise LbamError(
             f"model.critic_norm must be batch, none or instance, got {config.model.critic_norm!r}"
+        )
+    optim = config.optim
+    if optim.warmup_steps < 0 or not 0 <= optim.min_lr_ratio <= 1:
+        raise LbamError(
+            f"optim.warmup_steps must be >= 0 and optim.min_lr_ratio in [0, 1], got "
+            f"{optim.warmup_steps} and {optim.min_lr_ratio}"
+        )
+    if optim.decay_steps is not None and optim.decay_steps <= optim.warmup_steps:
+        raise LbamError(
+            f"optim.decay_steps ({optim.decay_steps}) must be larger than optim.warmup_steps ({optim.warmup_steps})"
         )
     for key, betas in (("optim.g_betas", config.optim.g_betas), ("optim.d_betas", config.optim.d_betas)):
         if not all(0 <= b < 1 for b in betas):

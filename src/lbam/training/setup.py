@@ -19,6 +19,7 @@ from lbam.config import flatten, to_dict
 from lbam.data.dataset import InpaintingDataset
 from lbam.data.masks import mask_generator_from_spec
 from lbam.errors import LbamError
+from lbam.features.stlpips import load_stlpips_vgg
 from lbam.features.vgg import load_vgg16
 from lbam.losses.inpainting import InpaintingLoss
 from lbam.model.loading import load_model, load_state_strict, resolve_model_path
@@ -96,10 +97,18 @@ def prepare(
 
 
 def _vgg(config: TrainConfig, device: torch.device) -> nn.Module | None:
-    """The frozen VGG16 of the perceptual and style terms; the last file a user may have to fetch."""
+    """The frozen VGG16 of the perceptual and style terms; the last file a user may have to fetch.
+
+    ``losses.vgg_weights``: a torchvision ``vgg16-397923af.pth`` (None: torch's hub cache), or
+    ``stlpips`` / ``stlpips=PATH`` for the shift-tolerant VGG16 of ST-LPIPS (lbam.features.stlpips).
+    """
     if not config.losses.uses_vgg:
         return None
-    vgg = load_vgg16(config.losses.vgg_weights, allow_random=config.losses.allow_random_vgg)
+    source = config.losses.vgg_weights
+    if source is not None and (source == "stlpips" or source.startswith("stlpips=")):
+        vgg = load_stlpips_vgg(source.partition("=")[2] or None)
+    else:
+        vgg = load_vgg16(source, allow_random=config.losses.allow_random_vgg)
     return vgg.to(device).eval().requires_grad_(False)
 
 

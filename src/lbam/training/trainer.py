@@ -41,6 +41,7 @@ from lbam.training.config import RESUME_SAFE_KEYS, TrainConfig, check_values, up
 from lbam.training.distributed import DistributedContext
 from lbam.training.logs import RunLogger
 from lbam.training.sampler import EpochIndexedDataset, StepBatchSampler
+from lbam.training.schedule import apply_schedule
 from lbam.training.setup import CONFIG_FILE, Prepared, TrainData, prepare
 from lbam.training.state import TrainState, distribute
 from lbam.training.step import StepSettings, step_generator, train_step
@@ -136,6 +137,7 @@ def _loop(
     validation, validated_step, saved_step = {}, -1, -1
     try:
         while state.step < loop.steps:
+            apply_schedule(state.step, config.optim, state.g_optimizer, state.d_optimizer)
             random_draws = step_generator(loop.seed, state.step, context.rank, context.device)
             window.add(train_step(state, next(batches), settings, random_draws))
             progress.update(1)

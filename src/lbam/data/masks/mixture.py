@@ -21,6 +21,7 @@ import numpy as np
 from lbam.data.masks.base import MaskGenerator, check_size
 from lbam.data.masks.files import FileMasks
 from lbam.data.masks.noise import NoiseBlobs
+from lbam.data.masks.objects import ObjectMasks
 from lbam.data.masks.strokes import (
     DeepFillStrokes,
     LamaBoxes,
@@ -40,6 +41,7 @@ KINDS: dict[str, tuple[Callable[..., MaskGenerator], type]] = {
     "lama_thick": (lama_thick, LamaStrokes),
     "lama_boxes": (LamaBoxes, LamaBoxes),
     "deepfill": (DeepFillStrokes, DeepFillStrokes),
+    "objects": (ObjectMasks, ObjectMasks),
 }
 
 
