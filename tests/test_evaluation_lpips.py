@@ -105,6 +105,7 @@ def test_lpips_column_and_table_in_a_run(lpips_file, tmp_path):
             lpips_weights=lpips_file,
             vgg_weights=tmp_path / "no-vgg.pth",
             allow_random_vgg=True,
+            st_lpips=False,
             grid_pairs=0,
             progress=False,
         ),

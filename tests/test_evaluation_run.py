@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from lbam.cli.main import main
 from lbam.errors import LbamError
 from lbam.evaluation.evaluate import EvaluationSettings, evaluate
 from lbam.evaluation.report import CSV_COLUMNS
+from lbam.features.stlpips import find_weights
 from shared_data import SHARED_DATA
 from test_evaluation_protocol import write_binned_masks, write_images, write_mask
 
@@ -98,12 +100,12 @@ def test_known_pair_gives_the_psnr_computed_by_hand(tmp_path):
 
 def test_outputs_exist_and_agree(folders):
     lines: list[str] = []
-    summary = evaluate(settings(folders, methods=["telea", ZeroFill()]), log=lines.append)
+    summary = evaluate(settings(folders, methods=["telea", ZeroFill()], st_lpips=False), log=lines.append)
     out = folders / "out"
     rows = read_csv(out / "results.csv")
     assert len(rows) == 6 * 2 * 2  # bins x pairs x methods
-    # the documented columns, in order; no lpips column without LPIPS weights
-    assert list(rows[0]) == [column for column in CSV_COLUMNS if column != "lpips"]
+    # the documented columns, in order; no lpips / st_lpips column without them
+    assert list(rows[0]) == [column for column in CSV_COLUMNS if column not in ("lpips", "st_lpips")]
     assert list(rows[0])[:6] == ["pair_id", "image", "mask", "bin", "hole_ratio", "method"]
 
     # Every method ran on exactly the same pairs.
@@ -281,3 +283,20 @@ def test_real_data_a_few_pairs(tmp_path):
     psnr = [summary["methods"]["telea"]["bins"][str(k)]["psnr"] for k in range(1, 7)]
     assert psnr[0] > psnr[5] + 5  # larger holes, lower PSNR
     assert len(read_csv(tmp_path / "out" / "results.csv")) == 36
+
+
+def test_st_lpips_column_when_its_weights_are_installed(folders):
+    try:
+        find_weights("alex")
+    except LbamError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("stlpips-pytorch is not installed")
+    summary = evaluate(
+        settings(folders, methods=["telea", ZeroFill()], out=folders / "st"), log=lambda line: None
+    )
+    rows = read_csv(folders / "st" / "results.csv")
+    assert "st_lpips" in summary["metrics"] and all(float(r["st_lpips"]) > 0 for r in rows)
+    means = {name: summary["methods"][name]["bins"]["all"]["st_lpips"] for name in ("telea", "zero")}
+    assert means["telea"] < means["zero"]  # filling holes with black looks worse than Telea's fill
+    assert "ST-LPIPS" in (folders / "st" / "summary.md").read_text()

@@ -220,12 +220,29 @@ def test_resize_strategy_runs_small_and_pastes_at_full_resolution(model):
     assert (result[hole] != image[hole]).mean() > 0.9
 
 
-def test_auto_strategy_is_full_for_small_photos(model):
+def test_auto_strategy_is_fit_with_a_training_size_window_for_a_small_hole(model):
     recorder = Recorder(model)
     hole = np.zeros((200, 300), dtype=bool)
     hole[5:10, 5:10] = True
     lbam.inpaint(random_image(200, 300), hole, recorder)
-    assert recorder.shapes == [(256, 384)]
+    assert recorder.shapes == [(256, 256)]  # a 200 x 256 window (at least 256, clipped), padded
+
+
+@pytest.mark.parametrize(
+    ("train_size", "expected"), [(256, [(256, 256), (256, 384)]), (128, [(128, 128), (128, 256)])]
+)
+def test_fit_keeps_small_holes_sharp_and_runs_large_ones_at_the_training_scale(model, train_size, expected):
+    image = random_image(1000, 1500)
+    hole = np.zeros((1000, 1500), dtype=bool)
+    hole[100:120, 100:120] = True  # small: a window of train_size at full resolution
+    hole[500:900, 800:1300] = True  # large: context = its size, downscaled to 1.5 x train_size
+    recorder = Recorder(model)
+    recorder.train_size = train_size
+    result = lbam.inpaint(image, hole, recorder, strategy="fit")
+    # 1000 x 1500 window -> longest side 1.5 * train_size, padded to the multiple of 128
+    assert sorted(recorder.shapes) == expected
+    np.testing.assert_array_equal(result[~hole], image[~hole])  # known pixels bit-exact
+    assert (result[hole] != image[hole]).mean() > 0.9
 
 
 def test_default_model_name_and_cached_loading(monkeypatch, model, tmp_path):

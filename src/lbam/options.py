@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any
 
 from lbam.errors import LbamError
 
 DEFAULT_MODEL = "lbam-compact"
-STRATEGIES = ("auto", "full", "crop", "resize")
+STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 
 
 def _option(default: Any, help: str, **argparse_settings: Any) -> Any:
@@ -29,8 +30,9 @@ class InpaintOptions:
         invert_mask: the mask marks the pixels to keep instead of the hole.
         dilate: grow the hole by this many pixels.
         resize_mask: stretch a mask of another size to the photo (nearest neighbour) instead of failing.
-        strategy: "auto", "full", "crop" or "resize".
-        max_size: the longest side one model pass sees (auto/crop/resize).
+        strategy: "auto" (= "fit"), "fit", "full", "crop" or "resize".
+        context: context around each hole region, in multiples of its longer side (fit).
+        max_size: the longest side one model pass sees (crop/resize).
         crop_margin: context pixels around each hole region (crop).
         crop_min_size: the smallest window side (crop).
     """
@@ -40,11 +42,14 @@ class InpaintOptions:
     resize_mask: bool = _option(False, "stretch a mask of another size to the photo (nearest neighbour)")
     strategy: str = _option(
         "auto",
-        "full: one pass; crop: one window per hole region; resize: downscale to --max-size; "
-        "auto: full up to --max-size, else crop",
+        "fit: one window per hole region at the model's training scale; full: one pass; crop: one "
+        "window per hole region with a fixed margin; resize: downscale to --max-size; auto: fit",
         choices=STRATEGIES,
     )
-    max_size: int = _option(1024, "longest side of one model pass", metavar="PX")
+    context: float = _option(
+        1.0, "context around each hole region, in multiples of the region's longer side (fit)", metavar="X"
+    )
+    max_size: int = _option(1024, "longest side of one model pass (crop, resize)", metavar="PX")
     crop_margin: int = _option(128, "context around each hole (crop)", metavar="PX")
     crop_min_size: int = _option(512, "smallest crop window side (crop)", metavar="PX")
 
@@ -53,6 +58,8 @@ class InpaintOptions:
             raise LbamError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
         if self.dilate < 0:
             raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
+        if not (math.isfinite(self.context) and 0 <= self.context <= 8):
+            raise LbamError(f"context must be between 0 and 8 times the hole size, got {self.context}")
         if self.max_size < 1:
             raise LbamError(f"max_size must be a positive number of pixels, got {self.max_size}")
         if self.crop_margin < 0 or self.crop_min_size < 1:
@@ -79,7 +86,7 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, action="store_true", help=settings["help"])
             continue
         settings["help"] += " (default: %(default)s)"
-        kind = {"int": int, "str": str}.get(str(field.type), str)
+        kind = {"int": int, "str": str, "float": float}.get(str(field.type), str)
         parser.add_argument(flag, type=kind, default=field.default, **settings)
 
 

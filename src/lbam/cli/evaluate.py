@@ -63,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torchvision's vgg16-397923af.pth for LPIPS (default: the torch hub cache)",
     )
     parser.add_argument(
+        "--st-lpips-weights",
+        type=Path,
+        help="ST-LPIPS's alex_shift_tolerant.pth (default: found in an installed stlpips-pytorch wheel "
+        "or $LBAM_HOME/stlpips); ST-LPIPS is computed whenever its weights are found",
+    )
+    parser.add_argument("--no-st-lpips", action="store_true", help="do not compute ST-LPIPS")
+    parser.add_argument(
         "--fid-weights",
         type=Path,
         help="pytorch-fid's Inception-v3 file pt_inception-2015-12-05-6726825d.pth; enables FID",
@@ -93,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         lpips_weights=args.lpips_weights,
         vgg_weights=args.vgg_weights,
         fid_weights=args.fid_weights,
+        st_lpips=not args.no_st_lpips,
+        st_lpips_weights=args.st_lpips_weights,
         grid_pairs=args.grid_pairs,
         grid_tile=args.grid_tile,
         progress=not args.no_progress,

@@ -41,6 +41,7 @@ from lbam.evaluation.report import (
     write_summary_json,
     write_summary_md,
 )
+from lbam.features.stlpips import load_st_lpips
 from lbam.imaging import metrics as image_metrics
 from lbam.imaging.files import list_images
 from lbam.imaging.masks import BINS, bin_label
@@ -76,6 +77,8 @@ class EvaluationSettings:
     lpips_weights: Path | None = None
     vgg_weights: Path | None = None
     fid_weights: Path | None = None
+    st_lpips: bool = True  # ST-LPIPS-Alex when its weights are found (lbam.features.stlpips)
+    st_lpips_weights: Path | None = None
     grid_pairs: int = 2
     grid_tile: int = 256
     progress: bool = True
@@ -134,8 +137,8 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _score(result: np.ndarray, truth: np.ndarray, lpips_model) -> dict[str, float]:
-    """PSNR, SSIM, L1 (and LPIPS) of one uint8 (H, W, 3) result against its uint8 ground truth.
+def _score(result: np.ndarray, truth: np.ndarray, distances: dict[str, Any]) -> dict[str, float]:
+    """PSNR, SSIM, L1 (and the learned distances) of one uint8 (H, W, 3) result against its truth.
 
     PSNR and L1 in float64 (cheap, exact to the printed digits); SSIM in float32, four times faster
     and within 1e-5 of scikit-image's float64 value on 8-bit images (tested).
@@ -148,9 +151,9 @@ def _score(result: np.ndarray, truth: np.ndarray, lpips_model) -> dict[str, floa
             "ssim": float(image_metrics.ssim(x32, y32)[0]),
             "l1": float(image_metrics.l1(x64, y64)[0]),
         }
-    if lpips_model is not None:
-        with torch.inference_mode():
-            scores["lpips"] = float(lpips_model(x32, y32)[0])
+    with torch.inference_mode():
+        for name, distance in distances.items():
+            scores[name] = float(distance(x32, y32)[0])
     return scores
 
 
@@ -236,7 +239,7 @@ def _report_skips(
 def _run_method(
     method: Method,
     prepared: Sequence[PreparedPair],
-    lpips_model,
+    distances: dict[str, Any],
     fid_model,
     keep: set[int],
     progress: bool,
@@ -262,7 +265,7 @@ def _run_method(
             "bin": item.pair.bin,
             "hole_ratio": item.hole_ratio,
             "method": method.name,
-            **_score(result8, item.image, lpips_model),
+            **_score(result8, item.image, distances),
             "seconds": seconds,
         }
         rows.append(row)
@@ -301,13 +304,13 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
     device = _check_settings(settings)
     methods = make_methods(settings.methods, device, settings.radius)
     notes: list[str] = []
-    lpips_model, fid_model = _metric_models(settings, device, log, notes)
+    distances, fid_model = _metric_models(settings, device, log, notes)
     prepared, skipped = pair_inputs(settings, log, notes)
     log(f"methods: {', '.join(m.name for m in methods)}")
     grid_items = _grid_pairs(prepared, settings.grid_pairs)
     keep = {item.pair.pair_id for items in grid_items.values() for item in items}
-    runs = run_methods(methods, prepared, lpips_model, fid_model, keep, settings.progress, log)
-    summary = summarise_runs(settings, device, methods, prepared, runs, lpips_model, fid_model, log, notes)
+    runs = run_methods(methods, prepared, distances, fid_model, keep, settings.progress, log)
+    summary = summarise_runs(settings, device, methods, prepared, runs, distances, fid_model, log, notes)
     summary["skipped"] = skipped
     out = Path(settings.out).expanduser()
     write_report(out, summary, methods, runs, grid_items, settings.grid_tile, log)
@@ -317,19 +320,29 @@ def evaluate(settings: EvaluationSettings, log: Callable[[str], None] = print) -
 def _metric_models(
     s: EvaluationSettings, device: str, log: Callable[[str], None], notes: list[str]
 ) -> tuple[Any, Any]:
-    """The LPIPS and FID networks when their weights are given (else None, with a note)."""
-    lpips_model = fid_model = None
+    """The learned distances ({"lpips": ..., "st_lpips": ...}) and the FID network whose weights
+    are there; a note for each that is not computed."""
+    distances: dict[str, Any] = {}
+    fid_model = None
     if s.lpips_weights is not None:
-        lpips_model = load_lpips(s.lpips_weights, s.vgg_weights, s.allow_random_vgg, device="cpu")
+        distances["lpips"] = load_lpips(s.lpips_weights, s.vgg_weights, s.allow_random_vgg, device="cpu")
     else:
         notes.append(LPIPS_MISSING)
         log(LPIPS_MISSING)
+    if s.st_lpips:
+        try:
+            distances["st_lpips"] = load_st_lpips(s.st_lpips_weights)
+        except LbamError as error:
+            if s.st_lpips_weights is not None:
+                raise
+            notes.append(f"ST-LPIPS not computed: {error}")
+            log(notes[-1])
     if s.fid_weights is not None:
         fid_model = load_fid_inception(s.fid_weights, device=device)
     else:
         notes.append(FID_MISSING)
         log(FID_MISSING)
-    return lpips_model, fid_model
+    return distances, fid_model
 
 
 def pair_inputs(
@@ -401,7 +414,7 @@ class MethodRun:
 def run_methods(
     methods: Sequence[Method],
     prepared: Sequence[PreparedPair],
-    lpips_model: Any,
+    distances: dict[str, Any],
     fid_model: Any,
     keep: set[int],
     progress: bool,
@@ -410,7 +423,7 @@ def run_methods(
     """Stage 2: every method on every pair, each result scored as it comes (see :func:`_run_method`)."""
     runs = {}
     for method in methods:
-        rows, kept, features = _run_method(method, prepared, lpips_model, fid_model, keep, progress)
+        rows, kept, features = _run_method(method, prepared, distances, fid_model, keep, progress)
         runs[method.name] = MethodRun(rows, kept, features)
         total = sum(r["seconds"] for r in rows)
         log(f"{method.name}: {len(rows)} pairs in {total:.1f} s ({1000 * total / len(rows):.1f} ms per pair)")
@@ -423,14 +436,14 @@ def summarise_runs(
     methods: Sequence[Method],
     prepared: Sequence[PreparedPair],
     runs: dict[str, MethodRun],
-    lpips_model: Any,
+    distances: dict[str, Any],
     fid_model: Any,
     log: Callable[[str], None],
     notes: list[str],
 ) -> dict:
     """Stage 3: per-bin means, FID, the settings, versions and notes that make up summary.json."""
     rows = [row for run in runs.values() for row in run.rows]
-    summary = summarize(rows, [m.name for m in methods], _metric_names(lpips_model))
+    summary = summarize(rows, [m.name for m in methods], ["psnr", "ssim", "l1", *distances])
     if fid_model is not None:
         start = time.perf_counter()
         truth = _truth_features(fid_model, prepared, s.progress)
@@ -448,10 +461,6 @@ def summarise_runs(
     summary["machine"] = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
     summary["notes"] = notes
     return summary
-
-
-def _metric_names(lpips_model: Any) -> list[str]:
-    return ["psnr", "ssim", "l1"] + (["lpips"] if lpips_model is not None else [])
 
 
 def write_report(

@@ -32,6 +32,7 @@ CSV_COLUMNS = (
     "ssim",
     "l1",
     "lpips",
+    "st_lpips",
     "seconds",
 )
 # name: heading, higher is better, decimals, display scale (the CSV and JSON keep raw values)
@@ -40,6 +41,7 @@ METRICS = {
     "ssim": ("SSIM (higher is better)", True, 4, 1.0),
     "l1": ("mean L1 error, % of the value range (lower is better)", False, 3, 100.0),
     "lpips": ("LPIPS-VGG (lower is better)", False, 4, 1.0),
+    "st_lpips": ("ST-LPIPS-Alex, shift-tolerant LPIPS (lower is better)", False, 4, 1.0),
     "fid": ("FID, Inception-v3 pool features (lower is better)", False, 2, 1.0),
 }
 

@@ -50,6 +50,9 @@ def generator_from_run(
             f"checkpoint {directory} describes a generator this lbam cannot build: {error}"
         ) from None
     load_state_strict(model, state, f"checkpoint {directory}")
+    crop = (meta.get("config") or {}).get("data", {}).get("crop_size")
+    if isinstance(crop, int):
+        model.train_size = crop  # stored in exported files: lbam inpaint fits holes to this scale
     meta["checkpoint_dir"] = str(directory)
     return model.eval(), meta
 

@@ -6,8 +6,16 @@ For one region of a photo: the hole map (True = hole, from the user's mask) beco
 are replaced, rounded into the photo's own integer type. Known pixels are never converted, so they
 come back bit-exact.
 
-Strategies for large photos (``max_size`` is the longer side one model pass may see):
+Strategies (``max_size`` is the longer side one model pass may see):
 
+- ``fit`` (what ``auto``, the default, means): one pass per hole region at the scale the model
+  was trained at (``model.train_size``, stored in its weight file; 256 px for lbam-compact and
+  the authors' weights). The window is the region's bounding box plus ``context`` times its longer
+  side on every side, at least ``train_size`` pixels, clipped to the photo; a window longer than
+  ``FIT_ZOOM * train_size`` is downscaled to that, run, and its fill upscaled. Small holes in a
+  large photo therefore keep their full resolution, and a large hole is filled as the model saw
+  holes of its size in training (docs/benchmarks.md, "Object removal", has the measurements
+  behind ``FIT_ZOOM`` and the default ``context``).
 - ``full``: one pass on the whole photo, whatever its size.
 - ``crop``: one pass per hole region: the region's bounding box plus ``crop_margin`` pixels of
   context, at least ``crop_min_size`` pixels, clipped to the photo; only that region's hole pixels
@@ -15,15 +23,17 @@ Strategies for large photos (``max_size`` is the longer side one model pass may 
   bounded by the window size, not the photo size.
 - ``resize``: downscale the photo so its longer side is ``max_size``, run, upscale the output and
   paste its hole pixels at full resolution.
-- ``auto`` (default): ``full`` when the longer side is at most ``max_size``, else ``crop``.
+- ``auto`` (default): ``fit``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +53,7 @@ from lbam.imaging.io import (
     picture_to_pil,
 )
 from lbam.imaging.masks import as_hole, prepare_hole
-from lbam.model.loading import load_model
+from lbam.model.loading import DEFAULT_TRAIN_SIZE, load_model
 from lbam.options import DEFAULT_MODEL, InpaintOptions
 from lbam.utils.device import resolve_device
 
@@ -52,6 +62,9 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 # A box or window in a photo: (top, bottom, left, right), half-open, in pixels.
 Box = tuple[int, int, int, int]
+
+# fit: the longest side a window is run at, in units of the model's training crop.
+FIT_ZOOM = 1.5
 
 
 @dataclasses.dataclass
@@ -225,15 +238,36 @@ def _window_span(
     return begin, begin + size
 
 
-def inpaint_crops(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, margin: int, min_size: int, max_size: int
+# A window is one model pass: (the box in the photo, the longest side it is run at or None).
+WindowPlan = Callable[[Box], tuple[Box, int | None]]
+
+
+def crop_plan(shape: tuple[int, int], margin: int, min_size: int, max_size: int, multiple: int) -> WindowPlan:
+    """``crop``: a fixed ``margin`` of context, at least ``min_size``, run at most at ``max_size``."""
+    return lambda box: (crop_window(box, shape, margin, min_size, multiple), max_size)
+
+
+def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowPlan:
+    """``fit``: context in proportion to the hole, run at the model's training scale (module doc)."""
+
+    def plan(box: Box) -> tuple[Box, int | None]:
+        margin = math.ceil(context * max(box[1] - box[0], box[3] - box[2]))
+        window = crop_window(box, shape, margin, train_size)
+        longest = max(window[1] - window[0], window[3] - window[2])
+        limit = round(FIT_ZOOM * train_size)
+        return window, limit if longest > limit else None
+
+    return plan
+
+
+def inpaint_regions(
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan
 ) -> tuple[np.ndarray, int]:
-    """One pass per hole region (see the module doc); returns new pixels and the number of passes."""
+    """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes."""
     result = color.copy()
-    multiple = int(getattr(model, "size_multiple", 1))
     boxes = hole_boxes(hole)
     for box in boxes:
-        top, bottom, left, right = crop_window(box, hole.shape, margin, min_size, multiple)
+        (top, bottom, left, right), max_size = plan(box)
         window_hole = hole[top:bottom, left:right]
         output = predict(model, color[top:bottom, left:right], window_hole, max_size)
         # Paste only this box's hole pixels: holes of other boxes get their own, centred window.
@@ -245,11 +279,14 @@ def inpaint_crops(
     return result, len(boxes)
 
 
-def choose_strategy(strategy: str, shape: tuple[int, int], max_size: int) -> str:
-    """The strategy to use for a photo of ``shape`` = (H, W): resolves "auto"."""
-    if strategy == "auto":
-        return "full" if max(shape) <= max_size else "crop"
-    return strategy
+def train_size(model: nn.Module) -> int:
+    """The side of the crops ``model`` was trained on (its weight file says; 256 when unknown)."""
+    return int(getattr(model, "train_size", DEFAULT_TRAIN_SIZE))
+
+
+def choose_strategy(strategy: str) -> str:
+    """The strategy to use: resolves "auto"."""
+    return "fit" if strategy == "auto" else strategy
 
 
 def inpaint_picture(
@@ -266,16 +303,21 @@ def inpaint_picture(
     hole_fraction = float(hole.mean())
     if not hole.any():
         return picture.with_color(picture.color.copy()), InpaintReport("none", 0.0, 0, 0.0)
-    strategy = choose_strategy(options.strategy, hole.shape, options.max_size)
+    strategy = choose_strategy(options.strategy)
     calls = 1
     if strategy == "full":
         color = inpaint_full(model, picture.color, hole)
     elif strategy == "resize":
         color = inpaint_resized(model, picture.color, hole, options.max_size)
     else:
-        color, calls = inpaint_crops(
-            model, picture.color, hole, options.crop_margin, options.crop_min_size, options.max_size
-        )
+        if strategy == "fit":
+            plan = fit_plan(hole.shape, options.context, train_size(model))
+        else:
+            multiple = int(getattr(model, "size_multiple", 1))
+            plan = crop_plan(
+                hole.shape, options.crop_margin, options.crop_min_size, options.max_size, multiple
+            )
+        color, calls = inpaint_regions(model, picture.color, hole, plan)
     seconds = time.perf_counter() - start
     return picture.with_color(color), InpaintReport(strategy, hole_fraction, calls, seconds)
 

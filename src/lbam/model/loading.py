@@ -29,6 +29,10 @@ from lbam.options import DEFAULT_MODEL
 from lbam.utils.files import atomic_path
 
 FORMAT = "lbam"
+# The training crop of models whose file does not say: the LBAM paper's 256 px (the authors'
+# releases, and lbam files written before the metadata existed).
+DEFAULT_TRAIN_SIZE = 256
+TRAIN_SIZE_RANGE = (16, 8192)
 
 # Known names: packaged files ship in lbam/weights; the authors' releases must be placed in the cache.
 KNOWN_MODELS = {
@@ -59,6 +63,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half
         "format": FORMAT,
         "config": json.dumps(model.config.to_dict(), sort_keys=True),
         "source": source,
+        # the side of the training crops: inpainting runs each hole at this scale (strategy fit)
+        "train_size": str(int(getattr(model, "train_size", DEFAULT_TRAIN_SIZE))),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -156,7 +162,23 @@ def _load_safetensors(path: Path) -> nn.Module:
     except LbamError as error:
         raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
     load_state_strict(model, state, str(path))
+    model.train_size = _train_size(metadata.get("train_size"), path)
     return model
+
+
+def _train_size(value: str | None, path: Path) -> int:
+    if value is None:
+        return DEFAULT_TRAIN_SIZE
+    low, high = TRAIN_SIZE_RANGE
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if not low <= size <= high:
+        raise LbamError(
+            f"{path} has a bad train_size in its metadata: {value!r} (want {low} to {high} pixels)"
+        )
+    return size
 
 
 def _load_pth(path: Path) -> nn.Module:
@@ -168,6 +190,7 @@ def _load_pth(path: Path) -> nn.Module:
             "expected the authors' LBAM_Pytorch state_dict or an lbam .safetensors file"
         )
     model, _ = convert_official_state_dict(state)
+    model.train_size = DEFAULT_TRAIN_SIZE  # the authors trained on 256 px crops
     return model
 
 
