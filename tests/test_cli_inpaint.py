@@ -54,7 +54,10 @@ def test_single_photo(tmp_path, tiny_model, capsys):
     assert code == 0, stderr
     assert stdout.count("\n") == 1
     assert (
-        "inpainted" in stdout and "128x96" in stdout and "hole 6.5%" in stdout and "strategy fit, 1 window" in stdout
+        "inpainted" in stdout
+        and "128x96" in stdout
+        and "hole 6.5%" in stdout
+        and "strategy fit, 1 window" in stdout
     )
     before, after = np.asarray(Image.open(image)), np.asarray(Image.open(out))
     holes = np.asarray(Image.open(hole)) > 0

@@ -46,7 +46,9 @@ class FileResult:
         if self.report is None:
             return f"mask has no hole: wrote an unchanged copy of {self.image} ({size}) to {self.output}"
         r = self.report
-        passes = f", {r.model_calls} window{'s' * (r.model_calls != 1)}" if r.strategy in ("crop", "fit") else ""
+        passes = (
+            f", {r.model_calls} window{'s' * (r.model_calls != 1)}" if r.strategy in ("crop", "fit") else ""
+        )
         return (
             f"inpainted {self.image} ({size}, hole {100 * r.hole_fraction:.1f}%, "
             f"strategy {r.strategy}{passes}) in {self.seconds:.2f} s -> {self.output}"
