@@ -11,6 +11,7 @@ printed here as one line and the process exits with status 2. Set ``LBAM_DEBUG=1
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -28,6 +29,8 @@ COMMANDS = {
     "evaluate": "lbam.cli.evaluate",
 }
 
+# Errors of the machine, not of lbam: a full disk or quota, a read-only or forbidden folder.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
@@ -59,14 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     except LbamError as error:
         print(f"lbam: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            return _internal_error(error)
+        where = f" {error.filename}" if error.filename else ""
+        print(f"lbam: error: cannot write{where}: {error.strerror}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("lbam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug, not bad input: still one line unless debugging
-        if os.environ.get("LBAM_DEBUG"):
-            raise
-        print(
-            f"lbam: internal error: {type(error).__name__}: {error} (set LBAM_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL_ERROR
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    if os.environ.get("LBAM_DEBUG"):
+        raise error
+    print(
+        f"lbam: internal error: {type(error).__name__}: {error} (set LBAM_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL_ERROR

@@ -83,6 +83,7 @@ def generate(args: argparse.Namespace) -> int:
 
     from lbam.data.masks import mask_generator_from_spec, parse_kind_list
     from lbam.imaging.masks import hole_ratio_bin, write_mask_png
+    from lbam.utils.files import atomic_write_text
 
     if args.count < 1:
         raise LbamError(f"--count must be positive, got {args.count}")
@@ -105,7 +106,7 @@ def generate(args: argparse.Namespace) -> int:
             ratios.append(float(hole.mean()))
             bins.append(hole_ratio_bin(hole))
             rows.append(f"{name},{ratios[-1]:.6f},{bins[-1]}\n")
-        (staging / INDEX_NAME).write_text("file,hole_ratio,bin\n" + "".join(rows), encoding="utf-8")
+        atomic_write_text(staging / INDEX_NAME, "file,hole_ratio,bin\n" + "".join(rows))
         _move_into_place(staging, out)
     finally:
         if staging.exists():

@@ -11,7 +11,9 @@ A method has a ``name`` (its row in the tables) and
 Specs accepted by :func:`make_method`: ``telea`` and ``ns`` (OpenCV's ``cv2.inpaint``, on 8-bit
 images, radius 3 by default), ``biharmonic`` (scikit-image), ``lbam:PATH_OR_NAME`` and
 ``pconv:PATH`` (a generator file loaded with :func:`lbam.model.loading.load_model`; bare ``lbam``
-means the default packaged model).
+means the default packaged model). A generator runs in one pass over the whole image unless the
+spec ends in ``@STRATEGY`` (``lbam:lbam-compact@fit``): then it runs as ``lbam inpaint
+--strategy STRATEGY`` does.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
 from lbam.errors import LbamError
-from lbam.inference.pipeline import run_model
+from lbam.imaging.io import picture_from_array, picture_to_array
+from lbam.inference.pipeline import inpaint_picture, run_model
 from lbam.model.loading import load_model
-from lbam.options import DEFAULT_MODEL
+from lbam.options import DEFAULT_MODEL, InpaintOptions
 
 CLASSICAL = ("telea", "ns", "biharmonic")
 GENERATOR_KINDS = ("lbam", "pconv")
-KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME, pconv:PATH"
+KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME[@STRATEGY], pconv:PATH[@STRATEGY]"
 
 
 @runtime_checkable
@@ -92,15 +95,21 @@ class GeneratorMethod:
     ``lbam inpaint`` does (:func:`lbam.inference.pipeline.run_model`).
     """
 
-    def __init__(self, model, name: str, device: str = "cpu") -> None:
+    def __init__(self, model, name: str, device: str = "cpu", strategy: str = "full") -> None:
         self.model = model.to(device)
         self.name = name
         self.device = device
+        self.options = InpaintOptions(strategy=strategy)
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-
-        output = run_model(self.model, image.astype(np.float32), ~known_mask)
-        return composite(np.clip(output, 0.0, 1.0), image, known_mask)
+        if self.options.strategy == "full":
+            output = run_model(self.model, image.astype(np.float32), ~known_mask)
+            return composite(np.clip(output, 0.0, 1.0), image, known_mask)
+        # Other strategies work on the photo's own 8-bit pixels, as lbam inpaint does.
+        pixels = to_uint8(image)
+        picture, _ = inpaint_picture(picture_from_array(pixels), ~known_mask, self.model, self.options)
+        filled = picture_to_array(picture).astype(np.float32) / 255.0
+        return composite(filled, image, known_mask)
 
 
 def parse_method_list(text: str) -> list[str]:
@@ -118,6 +127,7 @@ def _generator_label(kind: str, target: str) -> str:
 
 def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
     """Build the method a spec names (see the module docstring); LbamError for an unknown spec."""
+    spec, at, strategy = spec.partition("@")
     kind, sep, target = spec.partition(":")
     if not sep and kind in CLASSICAL:
         if kind == "biharmonic":
@@ -135,7 +145,8 @@ def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
             raise LbamError(
                 f"{target} holds a {architecture} generator, not {kind}: use {architecture}:{target}"
             )
-        return GeneratorMethod(model, _generator_label(kind, target), device)
+        label = _generator_label(kind, target) + (f"@{strategy}" if at else "")
+        return GeneratorMethod(model, label, device, strategy if at else "full")
     raise LbamError(f"unknown method {spec!r}; known: {KNOWN_SPECS}")
 
 

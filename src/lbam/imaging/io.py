@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lbam.errors import LbamError
 from lbam.imaging.files import SUFFIX_FORMATS
-from lbam.utils.files import atomic_path
+from lbam.utils.files import atomic_path, atomic_write_bytes
 
 # Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -295,15 +296,20 @@ def write_image(picture: Picture, path: str | os.PathLike, jpeg_quality: int = 9
     if picture.alpha is not None and fmt not in ALPHA_FORMATS:
         picture = dataclasses.replace(picture, alpha=None, mode="L" if picture.color.shape[2] == 1 else "RGB")
         notes.append(f"{fmt} has no alpha channel: the alpha channel was dropped")
-    with _writing(path) as tmp:
-        if picture.bits == 16 and not (picture.color.shape[2] == 1 and picture.alpha is None):
-            _write_16bit_color(picture, tmp, fmt)
-        else:
-            _write_with_pillow(picture, tmp, fmt, jpeg_quality)
+    if picture.bits == 16 and not (picture.color.shape[2] == 1 and picture.alpha is None):
+        data = _encode_16bit_color(picture, fmt)
+    else:
+        data = _encode_with_pillow(picture, fmt, jpeg_quality)
+    # Encoded in memory first: the file write is then checked byte for byte (a full disk made
+    # Pillow's JPEG encoder stop short without an error).
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as error:
+        raise LbamError(f"cannot write {path}: {error.strerror or error}") from None
     return notes
 
 
-def _write_with_pillow(picture: Picture, path: Path, fmt: str, jpeg_quality: int) -> None:
+def _encode_with_pillow(picture: Picture, fmt: str, jpeg_quality: int) -> bytes:
     image = picture_to_pil(picture)
     if fmt == "JPEG" and image.mode == "1":
         image = image.convert("L")
@@ -312,20 +318,22 @@ def _write_with_pillow(picture: Picture, path: Path, fmt: str, jpeg_quality: int
         options["icc_profile"] = picture.icc_profile
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = jpeg_quality
-    image.save(path, format=fmt, **options)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
 
 
 @contextlib.contextmanager
-def _writing(path: str | os.PathLike) -> Iterator[Path]:
+def _writing(path: str | os.PathLike, expected_size: int | None = None) -> Iterator[Path]:
     """``atomic_path`` with file-system errors (no permission, a file where a folder should be) as LbamError."""
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, expected_size) as tmp:
             yield tmp
     except OSError as error:
-        raise LbamError(f"cannot write {path}: {error}") from None
+        raise LbamError(f"cannot write {path}: {error.strerror or error}") from None
 
 
-def _write_16bit_color(picture: Picture, path: Path, fmt: str) -> None:
+def _encode_16bit_color(picture: Picture, fmt: str) -> bytes:
     color = picture.color
     if color.shape[2] == 1:  # 16-bit grey + alpha: OpenCV and Pillow only write it as RGBA
         color = np.repeat(color, 3, axis=2)
@@ -336,12 +344,12 @@ def _write_16bit_color(picture: Picture, path: Path, fmt: str) -> None:
     ok, encoded = cv2.imencode(".png" if fmt == "PNG" else ".tiff", array)
     if not ok:
         raise LbamError(f"cannot encode a 16-bit {fmt} image")
-    path.write_bytes(encoded.tobytes())
+    return encoded.tobytes()
 
 
 def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Copy a file byte for byte, atomically."""
-    with _writing(target) as tmp:
+    with _writing(target, os.path.getsize(source)) as tmp:
         shutil.copyfile(source, tmp)
 
 

@@ -20,8 +20,8 @@ How a mask is read, precisely:
 
 from __future__ import annotations
 
+import io
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ from PIL import Image
 
 from lbam.errors import LbamError
 from lbam.imaging.io import apply_orientation, exif_orientation, open_pil
-from lbam.utils.files import atomic_path
+from lbam.utils.files import atomic_write_bytes
 
 
 def threshold_half(values: np.ndarray) -> np.ndarray:
@@ -162,8 +162,9 @@ def write_mask_png(path: str | os.PathLike, known_mask: np.ndarray) -> None:
     The bytes depend only on the mask (Pillow writes no timestamp), so equal masks give equal files.
     """
     pixels = np.where(np.asarray(known_mask) >= 0.5, 0, 255).astype(np.uint8)
-    with atomic_path(Path(path)) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # ---- the NVIDIA irregular-mask hole-ratio bins (Liu et al. 2018) ----------------------------------

@@ -1,0 +1,85 @@
+"""A full disk or a read-only folder loses nothing: the old output stays, the error is one line, exit 2.
+
+Faults are injected by patching the write path of ``lbam.utils.files``: a write that raises ENOSPC
+part-way, a writer that stops short while claiming success (what Pillow's JPEG encoder did on a
+full disk), and a folder where no file can be created.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from lbam.cli.main import main
+from lbam.utils import files
+from test_cli_inpaint import mask, photo, tiny_model  # noqa: F401  (fixture)
+
+REAL_WRITE = os.write
+
+
+def write_half_then_fail(fd, view):
+    if len(view) > 64:
+        return REAL_WRITE(fd, view[: len(view) // 2])
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def write_half_and_claim_all(fd, view):
+    REAL_WRITE(fd, view[: len(view) // 2])
+    return len(view)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    image, hole = photo(tmp_path / "a.png"), mask(tmp_path / "m.png")
+    existing = tmp_path / "out.jpg"
+    existing.write_bytes(b"the user's earlier result")
+    return image, hole, existing
+
+
+@pytest.mark.parametrize("fake_write", [write_half_then_fail, write_half_and_claim_all])
+def test_full_disk_keeps_the_existing_output(inputs, tiny_model, capsys, monkeypatch, fake_write):  # noqa: F811
+    image, hole, existing = inputs
+    monkeypatch.setattr(files.os, "write", fake_write)
+    code = main(["inpaint", str(image), str(hole), "-o", str(existing), "--model", str(tiny_model)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("lbam: error: cannot write") and err.count("\n") == 1
+    assert existing.read_bytes() == b"the user's earlier result"
+    assert sorted(p.name for p in existing.parent.iterdir()) == ["a.png", "m.png", "out.jpg"]  # no temp left
+
+
+def test_read_only_folder_is_a_one_line_error(inputs, tiny_model, capsys, monkeypatch):  # noqa: F811
+    image, hole, _ = inputs
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    code = main(
+        ["inpaint", str(image), str(hole), "-o", str(image.parent / "new.png"), "--model", str(tiny_model)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Read-only file system" in err and err.count("\n") == 1
+    assert not (image.parent / "new.png").exists()
+
+
+def test_export_and_masks_generate_on_a_full_disk_are_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(files.os, "write", write_half_then_fail)
+    code = main(
+        [
+            "masks",
+            "generate",
+            "--kind",
+            "noise:1",
+            "--count",
+            "2",
+            "--size",
+            "64",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("lbam: error:") and err.count("\n") == 1
