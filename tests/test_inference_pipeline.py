@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 import lbam
 from inference_helpers import Recorder
@@ -228,18 +229,28 @@ def test_auto_strategy_is_fit_with_a_training_size_window_for_a_small_hole(model
     assert recorder.shapes == [(256, 256)]  # a 200 x 256 window (at least 256, clipped), padded
 
 
+class Grey(nn.Module):
+    """A stand-in generator of any input size that fills with mid-grey."""
+
+    size_multiple = 1
+
+    def forward(self, image, known_mask):
+        return torch.full_like(image, 0.5)
+
+
 @pytest.mark.parametrize(
-    ("train_size", "expected"), [(256, [(256, 256), (256, 384)]), (128, [(128, 128), (128, 256)])]
+    ("train_size", "expected"), [(256, [(171, 256), (256, 256)]), (128, [(85, 128), (128, 128)])]
 )
-def test_fit_keeps_small_holes_sharp_and_runs_large_ones_at_the_training_scale(model, train_size, expected):
+def test_fit_keeps_small_holes_sharp_and_runs_large_ones_at_the_training_scale(train_size, expected):
     image = random_image(1000, 1500)
     hole = np.zeros((1000, 1500), dtype=bool)
     hole[100:120, 100:120] = True  # small: a window of train_size at full resolution
-    hole[500:900, 800:1300] = True  # large: context = its size, downscaled to 1.5 x train_size
-    recorder = Recorder(model)
+    hole[500:900, 800:1300] = True  # large: context = its size, downscaled to train_size
+    recorder = Recorder(Grey())  # takes any size, so the shapes are the windows' own
     recorder.train_size = train_size
     result = lbam.inpaint(image, hole, recorder, strategy="fit")
-    # 1000 x 1500 window -> longest side 1.5 * train_size, padded to the multiple of 128
+    # the small hole: a train_size window at full resolution; the large one: its 1000 x 1500
+    # window (clipped to the photo) downscaled so that the longer side is train_size
     assert sorted(recorder.shapes) == expected
     np.testing.assert_array_equal(result[~hole], image[~hole])  # known pixels bit-exact
     assert (result[hole] != image[hole]).mean() > 0.9

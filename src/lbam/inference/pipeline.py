@@ -64,7 +64,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 Box = tuple[int, int, int, int]
 
 # fit: the longest side a window is run at, in units of the model's training crop.
-FIT_ZOOM = 1.5
+FIT_ZOOM = 1.0
 
 
 @dataclasses.dataclass

@@ -29,6 +29,8 @@ GAUSSIAN_INIT_REVERSE = (1.1, 1.0, 0.5, 0.5)
 MASK_UPDATE_EXPONENT = 0.8
 LAST_ACTIVATIONS = ("tanh01", "abs_tanh")
 VARIANTS = ("released", "paper")
+# Channel multipliers lbam builds: 1/64 (a 1-channel toy) to 2 (4x the authors' parameters).
+WIDTH_RANGE = (1 / 64, 2.0)
 
 
 def asymmetric_gaussian(x: Tensor, a: Tensor, mu: Tensor, sigma1: Tensor, sigma2: Tensor) -> Tensor:
@@ -146,9 +148,26 @@ class LBAMConfig:
     width: float = 1.0
     last_activation: str = "tanh01"
 
+    def __post_init__(self) -> None:
+        # Checked before any layer exists: a crafted file declaring width 40 must not allocate 7 GB.
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.last_activation not in LAST_ACTIVATIONS:
+            raise ValueError(
+                f"last_activation must be one of {LAST_ACTIVATIONS}, got {self.last_activation!r}"
+            )
+        check_width(self.width)
+
     def to_dict(self) -> dict:
         """``{"architecture": ..., **fields}``: what weight files store (see lbam.model.registry)."""
         return {"architecture": self.architecture, **asdict(self)}
+
+
+def check_width(width: float) -> None:
+    """ValueError unless ``width`` is a channel multiplier in :data:`WIDTH_RANGE`."""
+    low, high = WIDTH_RANGE
+    if isinstance(width, bool) or not isinstance(width, int | float) or not low <= width <= high:
+        raise ValueError(f"width must be a number from {low:g} to {high:g}, got {width!r}")
 
 
 def scaled_channels(width: float) -> list[int]:
@@ -173,12 +192,6 @@ class LBAMGenerator(nn.Module):
         self, variant: str = "released", width: float = 1.0, last_activation: str = "tanh01"
     ) -> None:
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if last_activation not in LAST_ACTIVATIONS:
-            raise ValueError(f"last_activation must be one of {LAST_ACTIVATIONS}, got {last_activation!r}")
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width}")
         self.config = LBAMConfig(variant=variant, width=float(width), last_activation=last_activation)
         paper = variant == "paper"
         c = scaled_channels(width)

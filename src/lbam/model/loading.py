@@ -27,6 +27,7 @@ from lbam.model.official import convert_official_state_dict, is_official_state_d
 from lbam.model.registry import build_from_metadata
 from lbam.options import DEFAULT_MODEL
 from lbam.utils.files import atomic_path
+from lbam.utils.weights import check_tensor_values
 
 FORMAT = "lbam"
 # The training crop of models whose file does not say: the LBAM paper's 256 px (the authors'
@@ -158,10 +159,13 @@ def _load_safetensors(path: Path) -> nn.Module:
     if not isinstance(config, dict):
         raise LbamError(f"{path} has corrupt lbam metadata (config is not a mapping)")
     try:
-        model = build_from_metadata(config)
+        with torch.device("meta"):  # shapes first, without memory: the file may be crafted
+            skeleton = build_from_metadata(config)
     except LbamError as error:
         raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
-    load_state_strict(model, state, str(path))
+    check_state(skeleton.state_dict(), state, str(path))
+    model = build_from_metadata(config)
+    model.load_state_dict(state)
     model.train_size = _train_size(metadata.get("train_size"), path)
     return model
 
@@ -199,7 +203,15 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: s
 
     ``what`` names the source in the message (a file, or a checkpoint and which network).
     """
-    expected = module.state_dict()
+    check_state(module.state_dict(), state, what)
+    module.load_state_dict(state)  # copies cast float16 files to the model's float32
+
+
+def check_state(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], what: str) -> None:
+    """LbamError unless ``state`` has exactly the keys and shapes of ``expected``, with sane values.
+
+    ``expected`` may come from a model on the ``meta`` device: checking costs no memory then.
+    """
     for key, tensor in expected.items():
         if key not in state:
             raise LbamError(f"{what} does not match the model: missing key {key!r}")
@@ -211,4 +223,4 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: s
     extra = [key for key in state if key not in expected]
     if extra:
         raise LbamError(f"{what} does not match the model: unexpected key {extra[0]!r}")
-    module.load_state_dict(state)  # copies cast float16 files to the model's float32
+    check_tensor_values(state, expected, what)

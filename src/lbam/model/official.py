@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from lbam.errors import LbamError
-from lbam.model.lbam import ENCODER_CHANNELS, LAST_ACTIVATIONS, LBAMGenerator
-from lbam.utils.weights import as_state_dict, load_pth
+from lbam.model.lbam import ENCODER_CHANNELS, LAST_ACTIVATIONS, LBAMConfig, LBAMGenerator
+from lbam.utils.weights import as_state_dict, check_tensor_values, load_pth
 
 _RULES = [
     (re.compile(r"^ec(\d)\.conv\.conv\.weight$"), "encoder.{0}.conv.weight"),
@@ -107,7 +107,12 @@ def convert_official_state_dict(
     if activation not in LAST_ACTIVATIONS:
         raise LbamError(f"last activation must be one of {', '.join(LAST_ACTIVATIONS)}, got {activation!r}")
     width = infer_width(state_dict)
-    model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
+    try:
+        LBAMConfig(variant=variant, width=width, last_activation=activation)
+    except ValueError as error:  # before anything is allocated: a crafted first layer may imply width 40
+        raise LbamError(f"not an LBAM generator lbam can build: {error}") from None
+    with torch.device("meta"):  # the layer shapes, without memory
+        model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
 
     converted: dict[str, Tensor] = {}
     for key, value in state_dict.items():
@@ -129,6 +134,8 @@ def convert_official_state_dict(
     for key in converted:
         if key not in expected:
             raise LbamError(f"unexpected key in LBAM checkpoint: {official_name[key]!r}")
+    check_tensor_values(converted, expected, "LBAM checkpoint")
+    model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in converted.items()})
     return model, {"variant": variant, "width": f"{width:g}", "last_activation": activation}
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lbam.model.lbam import check_width
 from lbam.model.shapes import check_multiple
 
 ENCODER_KERNELS = (7, 5, 5)  # then 3 for every further level
@@ -103,6 +104,11 @@ class PConvConfig:
     width: float = 1.0
     layers: int = 7
 
+    def __post_init__(self) -> None:
+        check_width(self.width)
+        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or not 3 <= self.layers <= 9:
+            raise ValueError(f"layers must be an integer from 3 to 9, got {self.layers!r}")
+
     def to_dict(self) -> dict:
         """``{"architecture": ..., **fields}``: what weight files store (see lbam.model.registry)."""
         return {"architecture": self.architecture, **asdict(self)}
@@ -139,10 +145,6 @@ class PConvUNet(nn.Module):
 
     def __init__(self, width: float = 1.0, layers: int = 7) -> None:
         super().__init__()
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width}")
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 3:
-            raise ValueError(f"layers must be an integer >= 3, got {layers!r}")
         self.config = PConvConfig(width=float(width), layers=layers)
         self.size_multiple = 2**layers
         kernels, channels = encoder_plan(layers, width)

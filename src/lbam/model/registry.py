@@ -56,7 +56,10 @@ def generator_config(
         LbamError: an unknown architecture, an unknown key (the message lists the valid ones) or a
             value of the wrong type.
     """
-    return from_dict(get_architecture(name).config, dict(values or {}), where)
+    try:
+        return from_dict(get_architecture(name).config, dict(values or {}), where)
+    except ValueError as error:  # the config's own range checks
+        raise LbamError(f"{where}: {error}") from None
 
 
 def build_generator(architecture: str = "lbam", **values: Any) -> nn.Module:
@@ -75,7 +78,9 @@ def build_generator(architecture: str = "lbam", **values: Any) -> nn.Module:
 def build_from_metadata(metadata: Mapping[str, Any]) -> nn.Module:
     """A generator from the config stored in a weight file: ``{"architecture": name, **fields}``."""
     values = dict(metadata)
-    return build_generator(str(values.pop("architecture", "lbam")), **values)
+    name = str(values.pop("architecture", "lbam"))
+    config = generator_config(name, values, where="its config")  # range checks before any allocation
+    return get_architecture(name).generator(**asdict(config))
 
 
 register(

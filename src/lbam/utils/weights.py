@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def load_pth(path: str | os.PathLike, what: str, hint: str = "") -> object:
         raise LbamError(f"{what} is a folder, not a file: {path}")
     if not path.is_file():
         raise LbamError(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
+    _check_declared_size(path, what)
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
@@ -42,6 +44,27 @@ def load_pth(path: str | os.PathLike, what: str, hint: str = "") -> object:
         raise LbamError(f"cannot read {what} {path}: not a PyTorch checkpoint") from None
 
 
+# torch.save stores tensors uncompressed: an archive that unpacks to much more than its own size is
+# a compressed one made to exhaust memory (a 3 MB file that unpacks to 3 GB).
+ZIP_SLACK_BYTES = 1 << 20
+
+
+def _check_declared_size(path: Path, what: str) -> None:
+    if not zipfile.is_zipfile(path):
+        return  # the legacy format is read sequentially and cannot claim more than it holds
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise LbamError(f"cannot read {what} {path}: not a PyTorch checkpoint") from None
+    size = path.stat().st_size
+    if declared > size + ZIP_SLACK_BYTES:
+        raise LbamError(
+            f"cannot read {what} {path}: it unpacks to {declared} bytes from a {size}-byte file; "
+            "PyTorch files are not compressed, so lbam refuses it"
+        )
+
+
 def as_state_dict(loaded: object, path: str | os.PathLike, contents: str = "tensors") -> dict[str, Tensor]:
     """``loaded`` as a ``{name: tensor}`` dict; LbamError saying what was expected otherwise."""
     if not isinstance(loaded, Mapping) or not all(
@@ -49,3 +72,23 @@ def as_state_dict(loaded: object, path: str | os.PathLike, contents: str = "tens
     ):
         raise LbamError(f"{path}: expected a state_dict of {contents}")
     return dict(loaded)
+
+
+def check_tensor_values(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], what: str) -> None:
+    """LbamError unless every tensor of ``state`` suits its counterpart in ``expected``.
+
+    Floating-point slots need real, finite floating-point values (complex weights would lose their
+    imaginary part, NaN would spread through every output); integer slots (batch-norm counters)
+    need integers.
+    """
+    for key, reference in expected.items():
+        value = state[key]
+        if reference.is_floating_point():
+            if not value.is_floating_point():
+                raise LbamError(
+                    f"{what}: {key!r} holds {value.dtype} values, expected floating-point numbers"
+                )
+            if not bool(torch.isfinite(value).all()):
+                raise LbamError(f"{what}: {key!r} holds NaN or infinite values")
+        elif value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise LbamError(f"{what}: {key!r} holds {value.dtype} values, expected integers")
