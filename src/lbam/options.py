@@ -33,6 +33,7 @@ class InpaintOptions:
         strategy: "auto" (= "fit"), "fit", "full", "crop" or "resize".
         context: context around each hole region, in multiples of its longer side (fit).
         max_size: the longest side one model pass sees (crop/resize).
+        max_pixels: the largest photo or mask accepted, in pixels, checked before decoding.
         crop_margin: context pixels around each hole region (crop).
         crop_min_size: the smallest window side (crop).
     """
@@ -50,6 +51,11 @@ class InpaintOptions:
         1.0, "context around each hole region, in multiples of the region's longer side (fit)", metavar="X"
     )
     max_size: int = _option(1024, "longest side of one model pass (crop, resize)", metavar="PX")
+    max_pixels: int = _option(
+        144_000_000,
+        "refuse photos and masks with more pixels than this (checked before decoding)",
+        metavar="N",
+    )
     crop_margin: int = _option(128, "context around each hole (crop)", metavar="PX")
     crop_min_size: int = _option(512, "smallest crop window side (crop)", metavar="PX")
 
@@ -60,6 +66,8 @@ class InpaintOptions:
             raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
         if not (math.isfinite(self.context) and 0 <= self.context <= 8):
             raise LbamError(f"context must be between 0 and 8 times the hole size, got {self.context}")
+        if self.max_pixels < 1:
+            raise LbamError(f"max_pixels must be positive, got {self.max_pixels}")
         if self.max_size < 1:
             raise LbamError(f"max_size must be a positive number of pixels, got {self.max_size}")
         if self.crop_margin < 0 or self.crop_min_size < 1:

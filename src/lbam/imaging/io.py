@@ -16,6 +16,8 @@ import dataclasses
 import io
 import os
 import shutil
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from lbam.errors import LbamError
 from lbam.imaging.files import SUFFIX_FORMATS
 from lbam.utils.files import atomic_path, atomic_write_bytes
 
+# The largest photo lbam decodes unless told otherwise: 144 Mpx (12000 x 12000), about 430 MB of
+# 8-bit RGB, far past any camera's photo and far below what would exhaust a workstation.
+DEFAULT_MAX_PIXELS = 144_000_000
+_PIXEL_LIMIT_LOCK = threading.Lock()
 # Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 # Formats that store 16 bits per channel (the others get 8-bit pixels, with a note).
@@ -87,10 +93,14 @@ def output_format(path: str | os.PathLike) -> str:
     return SUFFIX_FORMATS[suffix]
 
 
-def open_pil(path: str | os.PathLike, what: str = "image") -> Image.Image:
+def open_pil(
+    path: str | os.PathLike, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Open and fully decode an image file with Pillow; one-line LbamError on any problem.
 
-    ``what`` ("image", "mask") names the file in error messages.
+    ``what`` ("image", "mask") names the file in error messages. The pixel count is checked from
+    the header against ``max_pixels`` before anything is decoded; Pillow's own decompression-bomb
+    limit and warning are replaced by this check.
     """
     path = Path(path)
     if not path.exists():
@@ -98,17 +108,45 @@ def open_pil(path: str | os.PathLike, what: str = "image") -> Image.Image:
     if not path.is_file():
         raise LbamError(f"{what} is not a file: {path}")
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _open_unlimited(path)
     except UnidentifiedImageError:
         raise LbamError(f"{what} {path} is not an image file (or a format Pillow cannot read)") from None
     except (OSError, ValueError) as error:
         raise LbamError(f"cannot open {what} {path}: {error}") from None
+    check_pixels(image.size, max_pixels, f"{what} {path}")
+    if getattr(image, "n_frames", 1) > 1:
+        raise LbamError(
+            f"{what} {path} has {image.n_frames} frames (animated or multi-page); give a single image"
+        )
     try:
         # Pillow decodes lazily: force the whole decode now so truncated files fail here.
         image.load()
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError... on bad data
         raise LbamError(f"cannot decode {what} {path} (truncated or corrupt?): {error}") from None
     return image
+
+
+def _open_unlimited(path: Path) -> Image.Image:
+    """``Image.open`` without Pillow's global pixel limit (lbam checks its own, per call)."""
+    with _PIXEL_LIMIT_LOCK:  # Pillow's limit is a global: threads (the server) take turns here
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
+    """LbamError when an image of ``size`` = (width, height) has more than ``max_pixels`` pixels."""
+    width, height = size
+    if width * height > max_pixels:
+        raise LbamError(
+            f"{what} is {width}x{height} = {width * height / 1e6:.0f} Mpx, above the limit of "
+            f"{max_pixels / 1e6:.0f} Mpx (--max-pixels / max_pixels raises it)"
+        )
 
 
 def exif_orientation(image: Image.Image) -> int:
@@ -139,7 +177,7 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def read_image(path: str | os.PathLike) -> Picture:
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode a photo file, applying its EXIF orientation.
 
     16-bit PNG/TIFF stay 16-bit (grey through Pillow, colour through OpenCV); palette images become
@@ -148,7 +186,7 @@ def read_image(path: str | os.PathLike) -> Picture:
     Raises:
         LbamError: missing file, not an image, truncated or corrupt data, unsupported pixel type.
     """
-    image = open_pil(path, "image")
+    image = open_pil(path, "image", max_pixels)
     orientation = exif_orientation(image)
     icc_profile = image.info.get("icc_profile")
     if _is_16bit_color(image, Path(path)):
@@ -198,7 +236,15 @@ def _read_16bit_color(path: Path, grey: bool) -> Picture:
 
 
 def picture_from_pil(image: Image.Image, source: str = "image") -> Picture:
-    """Split a PIL image into a :class:`Picture` (no EXIF orientation applied: pixels as given)."""
+    """Split a PIL image into a :class:`Picture` (no EXIF orientation applied: pixels as given).
+
+    Raises:
+        LbamError: the image's data cannot be decoded (e.g. a lazily opened, truncated file).
+    """
+    try:
+        image.load()
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError... on bad data
+        raise LbamError(f"cannot decode {source} (truncated or corrupt?): {error}") from None
     mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")

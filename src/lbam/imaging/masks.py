@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from lbam.errors import LbamError
-from lbam.imaging.io import apply_orientation, exif_orientation, open_pil
+from lbam.imaging.io import DEFAULT_MAX_PIXELS, apply_orientation, exif_orientation, open_pil
 from lbam.utils.files import atomic_write_bytes
 
 
@@ -75,6 +75,10 @@ def hole_from_array(mask: np.ndarray) -> np.ndarray:
 
 def hole_from_pil(mask: Image.Image) -> np.ndarray:
     """Hole map (H, W) bool from a PIL mask image of any mode (see module doc)."""
+    try:
+        mask.load()
+    except Exception as error:  # a lazily opened, truncated file: Pillow fails only when decoding
+        raise LbamError(f"cannot decode the mask (truncated or corrupt?): {error}") from None
     mode = mask.mode
     if mode == "P":
         mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
@@ -92,9 +96,9 @@ def hole_from_pil(mask: Image.Image) -> np.ndarray:
     return hole_from_channels(array, has_alpha=mask.mode in ("LA", "RGBA"))
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
+def read_mask(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Hole map (H, W) bool (True = hole) from a mask file, with its EXIF orientation applied."""
-    image = open_pil(path, "mask")
+    image = open_pil(path, "mask", max_pixels)
     hole = hole_from_pil(image)
     return apply_orientation(hole, exif_orientation(image))
 

@@ -107,9 +107,9 @@ def inpaint_file(
     image_path, mask_path, output_path = Path(job.image), Path(job.mask), Path(job.output)
     fmt = output_format(output_path)
     refuse_overwriting_inputs(output_path, [image_path, mask_path])
-    picture = read_image(image_path)
+    picture = read_image(image_path, options.max_pixels)
     hole = prepare_hole(
-        read_mask(mask_path),
+        read_mask(mask_path, options.max_pixels),
         (picture.height, picture.width),
         invert=options.invert_mask,
         dilate=options.dilate,

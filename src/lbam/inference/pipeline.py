@@ -47,6 +47,7 @@ from torch import nn
 from lbam.errors import LbamError
 from lbam.imaging.io import (
     Picture,
+    check_pixels,
     picture_from_array,
     picture_from_pil,
     picture_to_array,
@@ -355,6 +356,7 @@ def inpaint(
     """
     settings = InpaintOptions.from_mapping(options)
     if isinstance(image, Image.Image):
+        check_pixels(image.size, settings.max_pixels, "image")
         picture = picture_from_pil(image)
     elif isinstance(image, np.ndarray):
         picture = picture_from_array(image)
