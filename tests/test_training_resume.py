@@ -52,7 +52,7 @@ def test_run_folder_layout(straight_run):
     assert (straight_run / "train.log").is_file()
     assert any((straight_run / "tb").iterdir())
     names = sorted(p.name for p in (straight_run / "checkpoints").iterdir())
-    assert names == ["best", "latest", "step_00000004"]
+    assert names == ["best_00000004", "best_checkpoint", "latest", "step_00000004"]
     assert (straight_run / "checkpoints" / "latest").read_text().strip() == "step_00000004"
     # sample grids: one row per validation image (2 here), columns input / output / composite / target
     samples = sorted(p.name for p in (straight_run / "samples").iterdir())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from lbam.errors import LbamError
+
 HELP = "train a generator (LBAM or PConv) on a folder of photos, or continue a run"
 
 # flag -> config key; values are used as given (not parsed as YAML), so any path works
@@ -40,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--config", metavar="FILE|NAME", help="YAML config file or a packaged recipe name")
     source.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="STEP|latest|best",
+        help="with --resume: the checkpoint to continue from (default: latest)",
     )
     parser.add_argument("--data", metavar="DIR", help="folder of training photos (data.train_dir)")
     parser.add_argument("--val-data", metavar="DIR", help="folder of validation photos (data.val_dir)")
@@ -97,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args)
     if args.resume:
         config = load_run_config(args.resume, overrides)
-        train(config, args.resume, resume=True)
+        train(config, args.resume, resume=True, checkpoint=args.checkpoint or "latest")
     else:
+        if args.checkpoint is not None:
+            raise LbamError("--checkpoint goes with --resume")
         config = load_train_config(args.config, overrides)
         train(config, config.train.out_dir)
     # An interrupted run (SIGINT/SIGTERM) has written its checkpoint and logged how to resume: success.

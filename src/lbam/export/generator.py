@@ -37,7 +37,7 @@ def generator_from_run(
     if not run_dir.is_dir():
         raise LbamError(f"run folder not found: {run_dir}")
     if which is None:
-        which = ckpt.BEST_NAME if (run_dir / "checkpoints" / ckpt.BEST_NAME).is_dir() else "latest"
+        which = ckpt.BEST_NAME if ckpt.best_checkpoint(run_dir / "checkpoints") is not None else "latest"
     directory = ckpt.find_checkpoint(run_dir, which)
     state, meta = ckpt.load_generator_state(directory)
     model_section = upgrade_config_data(meta.get("config") or {}).get("model") or {}

@@ -4,18 +4,22 @@ Layout under ``RUN_DIR/checkpoints``::
 
     step_00000400/state.safetensors   generator.*, critic.*, g_optim.*, d_optim.*, rng.* tensors
     step_00000400/meta.json           step, config, optimiser hyper-parameters, scaler and RNG state
-    best/                             the same, for the best validation PSNR so far
+    best_00000250/                    the same, for the best validation PSNR so far
     latest                            text file naming the newest step_* folder
+    best_checkpoint                   text file naming the best_* folder
 
 A checkpoint folder is written under a temporary name in the same parent and renamed into place,
-so a crash leaves either the old checkpoint or the new one, never half of one. ``meta.json``
-records the byte size of ``state.safetensors``; together with safetensors' own header check
-this turns a truncated or swapped file into a clear :class:`LbamError` on resume.
+so a crash leaves either the old checkpoint or the new one, never half of one. The pointers
+``latest`` and ``best_checkpoint`` are replaced atomically after the folder they name is complete,
+and a new best gets a new folder, so no crash can lose the best checkpoint. ``meta.json`` records
+the size and SHA-256 of ``state.safetensors``: a truncated, bit-flipped or swapped file is a clear
+:class:`LbamError` on resume and export. Runs of lbam 0.1 (a ``best/`` folder, no hash) still load.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -41,7 +45,9 @@ STATE_FILE = "state.safetensors"
 META_FILE = "meta.json"
 LATEST_FILE = "latest"
 BEST_NAME = "best"
+BEST_POINTER = "best_checkpoint"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+_BEST_DIR = re.compile(r"^best_(\d+)$")
 
 
 @dataclass
@@ -96,7 +102,8 @@ def save_checkpoint(root: str | os.PathLike, name: str, state: TrainingState) ->
     try:
         save_file(tensors, str(tmp / STATE_FILE), metadata={"format": FORMAT})
         meta["state_bytes"] = (tmp / STATE_FILE).stat().st_size
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        meta["state_sha256"] = file_sha256(tmp / STATE_FILE)
+        atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1))
         _fsync_dir_files(tmp)
         _replace_dir(tmp, root / name)
     except BaseException:
@@ -125,30 +132,62 @@ def load_checkpoint(directory: str | os.PathLike) -> TrainingState:
         raise LbamError(
             f"{meta_path} has checkpoint version {meta.get('version')}, this lbam reads {VERSION}"
         )
-    size = state_path.stat().st_size
-    if size != meta.get("state_bytes"):
-        raise LbamError(
-            f"corrupt checkpoint {state_path}: {size} bytes, expected {meta.get('state_bytes')} (truncated?)"
-        )
+    verify_state_file(state_path, meta)
     try:
         tensors = load_file(str(state_path))
     except (SafetensorError, OSError, ValueError) as error:
         raise LbamError(f"corrupt checkpoint {state_path}: {error}") from None
     try:
-        return TrainingState(
-            step=int(meta["step"]),
-            config=meta["config"],
-            generator=_take(tensors, "generator."),
-            g_optimizer=_unflatten_optimizer(meta["g_optimizer"], tensors),
-            critic=_take(tensors, "critic.") if meta["has_critic"] else None,
-            d_optimizer=_unflatten_optimizer(meta["d_optimizer"], tensors) if "d_optimizer" in meta else None,
-            scalers=meta.get("scalers", {}),
-            rng=_unflatten_rng(meta["rng"], tensors),
-            best_psnr=meta.get("best_psnr"),
-            metrics=meta.get("metrics", {}),
+        return _state_from(meta, tensors)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LbamError(f"corrupt checkpoint {meta_path}: bad or missing entry {error}") from None
+
+
+def _state_from(meta: dict[str, Any], tensors: dict[str, Tensor]) -> TrainingState:
+    step = meta["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step {step!r}")
+    return TrainingState(
+        step=step,
+        config=meta["config"],
+        generator=_take(tensors, "generator."),
+        g_optimizer=_unflatten_optimizer(meta["g_optimizer"], tensors),
+        critic=_take(tensors, "critic.") if meta["has_critic"] else None,
+        d_optimizer=_unflatten_optimizer(meta["d_optimizer"], tensors) if "d_optimizer" in meta else None,
+        scalers=meta.get("scalers", {}),
+        rng=_unflatten_rng(meta["rng"], tensors),
+        best_psnr=meta.get("best_psnr"),
+        metrics=meta.get("metrics", {}),
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def verify_state_file(state_path: Path, meta: dict[str, Any]) -> None:
+    """LbamError unless ``state.safetensors`` has the size and SHA-256 its ``meta.json`` records.
+
+    Checkpoints of lbam 0.1 record no hash; only their size is checked.
+    """
+    if not state_path.is_file():
+        raise LbamError(f"corrupt checkpoint {state_path}: missing")
+    size = state_path.stat().st_size
+    if size != meta.get("state_bytes"):
+        raise LbamError(
+            f"corrupt checkpoint {state_path}: {size} bytes, expected {meta.get('state_bytes')} (truncated?)"
         )
-    except KeyError as error:
-        raise LbamError(f"corrupt checkpoint {directory}: missing entry {error}") from None
+    expected = meta.get("state_sha256")
+    if expected is not None and file_sha256(state_path) != expected:
+        raise LbamError(
+            f"corrupt checkpoint {state_path}: its SHA-256 does not match {META_FILE} "
+            "(damaged, or swapped with another checkpoint's)"
+        )
 
 
 def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
@@ -198,8 +237,9 @@ def find_checkpoint(run_dir: str | os.PathLike, which: str | int = "latest") -> 
             return available[-1][1]
         raise LbamError(f"no checkpoint in {root}")
     if which == BEST_NAME:
-        if (root / BEST_NAME).is_dir():
-            return root / BEST_NAME
+        best = best_checkpoint(root)
+        if best is not None:
+            return best
         raise LbamError(
             f"run {run_dir} has no best checkpoint (no validation ran yet); step checkpoints: {have}"
         )
@@ -213,6 +253,55 @@ def find_checkpoint(run_dir: str | os.PathLike, which: str | int = "latest") -> 
     raise LbamError(f"run {run_dir} has no checkpoint for step {step}; available: {have}")
 
 
+def best_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The folder ``best_checkpoint`` names (or an lbam 0.1 ``best/`` folder); None if there is none."""
+    root = Path(root)
+    pointer = root / BEST_POINTER
+    if pointer.is_file():
+        path = root / pointer.read_text(encoding="utf-8").strip()
+        if _BEST_DIR.match(path.name) and path.is_dir():
+            return path
+    return root / BEST_NAME if (root / BEST_NAME).is_dir() else None
+
+
+def save_best(root: str | os.PathLike, state: TrainingState) -> Path:
+    """Save a new best checkpoint in its own folder, point ``best_checkpoint`` at it, drop older ones."""
+    root = Path(root)
+    path = save_checkpoint(root, f"best_{state.step:08d}", state)
+    atomic_write_text(root / BEST_POINTER, path.name + "\n")
+    for old in root.iterdir():
+        if old != path and old.is_dir() and (_BEST_DIR.match(old.name) or old.name == BEST_NAME):
+            shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def recover(root: str | os.PathLike) -> list[str]:
+    """Repair what a crash may have left under ``root`` (a run's checkpoints folder); returns notes.
+
+    A best checkpoint orphaned by a crash (between saving it and updating the pointer, or between
+    the two renames of lbam 0.1) gets its pointer back; half-written temporary folders are deleted.
+    """
+    root = Path(root)
+    notes: list[str] = []
+    if not root.is_dir():
+        return notes
+    if best_checkpoint(root) is None:
+        for old in sorted(root.glob(f".{BEST_NAME}.tmp-old*")):  # lbam 0.1: moved aside, not yet replaced
+            if (old / META_FILE).is_file():
+                os.replace(old, root / BEST_NAME)
+                notes.append(f"restored the best checkpoint from {old.name}")
+                break
+    candidates = sorted(p for p in root.iterdir() if _BEST_DIR.match(p.name) and (p / META_FILE).is_file())
+    current = best_checkpoint(root)
+    if candidates and (current is None or current.name < candidates[-1].name):
+        atomic_write_text(root / BEST_POINTER, candidates[-1].name + "\n")
+        notes.append(f"pointed {BEST_POINTER} at {candidates[-1].name}")
+    removed = remove_stale_temporaries(root)
+    if removed:
+        notes.append(f"removed {removed} half-written checkpoint folder(s) left by a crash")
+    return notes
+
+
 def prune_checkpoints(root: str | os.PathLike, keep_last: int) -> list[Path]:
     """Delete all but the newest ``keep_last`` step checkpoints (``best`` is never touched)."""
     removed = []
@@ -222,9 +311,10 @@ def prune_checkpoints(root: str | os.PathLike, keep_last: int) -> list[Path]:
     return removed
 
 
-def remove_stale_temporaries(root: str | os.PathLike) -> None:
-    """Delete half-written folders a crash may have left (names start with a dot)."""
+def remove_stale_temporaries(root: str | os.PathLike) -> int:
+    """Delete half-written folders a crash may have left (names start with a dot); returns how many."""
     root = Path(root)
+    count = 0
     if root.is_dir():
         for path in root.iterdir():
             if path.name.startswith(".") and ".tmp" in path.name:
@@ -232,6 +322,8 @@ def remove_stale_temporaries(root: str | os.PathLike) -> None:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+                count += 1
+    return count
 
 
 # --- random number generators -------------------------------------------------------------------
@@ -371,10 +463,9 @@ def load_generator_state(directory: str | os.PathLike) -> tuple[dict[str, Tensor
     directory = Path(directory)
     meta = read_meta(directory)
     state_path = directory / STATE_FILE
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LbamError(f"{directory / META_FILE} is not an lbam training checkpoint")
-    if not state_path.is_file() or state_path.stat().st_size != meta.get("state_bytes"):
-        raise LbamError(f"corrupt checkpoint {state_path}: missing or truncated")
+    verify_state_file(state_path, meta)
     try:
         with safe_open(str(state_path), framework="pt") as f:
             names = [key for key in f.keys() if key.startswith("generator.")]  # noqa: SIM118 (not a dict)

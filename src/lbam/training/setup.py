@@ -55,7 +55,12 @@ class Prepared:
 
 
 def prepare(
-    config: TrainConfig, run_dir: Path, resume: bool, context: DistributedContext, use_amp: bool
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    context: DistributedContext,
+    use_amp: bool,
+    resume_from: str | int = "latest",
 ) -> Prepared:
     """Check the config and folders, build the state, data and loss; restore a checkpoint on resume."""
     check_values(config)
@@ -64,27 +69,32 @@ def prepare(
             f"train.batch_size ({config.train.batch_size}) must be divisible by the number of processes "
             f"({context.world_size})"
         )
+    notes: list[str] = []
     if resume:
         _check_resumable(run_dir)
+        if context.is_main:
+            notes += ckpt.recover(run_dir / "checkpoints")
     else:
-        _check_new_run_dir(run_dir)
+        notes += _check_new_run_dir(run_dir)
     state = build_state(config, context, use_amp)
     multiple = state.generator.size_multiple
     if config.data.crop_size % multiple:
         raise LbamError(
             f"data.crop_size ({config.data.crop_size}) must be a multiple of {multiple} for this generator"
         )
-    notes = []
-    if config.model.init_weights and not resume:  # a resumed run has its own weights
+    has_checkpoint = resume and _has_checkpoint(run_dir)
+    if resume and not has_checkpoint:
+        notes.append(f"{run_dir} holds no checkpoint yet (stopped before the first): starting from step 0")
+    if config.model.init_weights and not has_checkpoint:  # a resumed run has its own weights
         notes.append(load_init_weights(state.generator, config.model.init_weights))
     data = build_datasets(config)
     notes.append(data.note)
     loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
     rng: dict[str, Any] = {}
     checkpoint_dir = None
-    if resume:
-        checkpoint_dir = ckpt.find_checkpoint(run_dir, "latest")
-        saved = ckpt.load_checkpoint(checkpoint_dir)
+    if has_checkpoint:
+        checkpoint_dir = ckpt.find_checkpoint(run_dir, resume_from)
+        saved = _load_or_offer_another(run_dir, checkpoint_dir)
         check_same_model(saved.config, config, checkpoint_dir)
         state.restore(saved, checkpoint_dir)
         if state.step >= config.train.steps:
@@ -93,6 +103,7 @@ def prepare(
                 "pass --steps with a larger number to train on"
             )
         rng = saved.rng
+        _check_rng(rng, checkpoint_dir)
     return Prepared(state, data, loss, rng, checkpoint_dir, notes)
 
 
@@ -213,18 +224,56 @@ def _check_item(dataset: InpaintingDataset, index: int, root: str) -> None:
             raise LbamError(f"the dataset for {root} gives no {key!r}")
 
 
-def _check_new_run_dir(run_dir: Path) -> None:
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise LbamError(
-            f"run folder {run_dir} already exists and is not empty: continue it with "
-            f"'lbam train --resume {run_dir}' or choose another --out"
-        )
+def _check_new_run_dir(run_dir: Path) -> list[str]:
+    """A new run needs an empty or absent folder, or the folder of a run that never checkpointed."""
+    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+        return []
+    if run_dir.is_dir() and (run_dir / CONFIG_FILE).is_file() and not _has_checkpoint(run_dir):
+        return [f"{run_dir} holds a run that stopped before its first checkpoint: starting it afresh"]
+    raise LbamError(
+        f"run folder {run_dir} already exists and is not empty: continue it with "
+        f"'lbam train --resume {run_dir}' or choose another --out"
+    )
+
+
+def _check_rng(rng: dict[str, Any], where: Path) -> None:
+    """Try the checkpoint's RNG states now (then put the current ones back), so a damaged one fails
+    here, before training starts, and not after the run has begun logging."""
+    current = ckpt.capture_rng_state()
+    try:
+        ckpt.restore_rng_state(rng)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise LbamError(f"checkpoint {where} has a corrupt RNG state: {error!r}") from None
+    finally:
+        ckpt.restore_rng_state(current)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    root = run_dir / "checkpoints"
+    return bool(ckpt.step_checkpoints(root)) or ckpt.best_checkpoint(root) is not None
 
 
 def _check_resumable(run_dir: Path) -> None:
     if not (run_dir / CONFIG_FILE).is_file():
         raise LbamError(f"cannot resume {run_dir}: no {CONFIG_FILE} (is it a run folder of lbam train?)")
-    ckpt.find_checkpoint(run_dir, "latest")
+
+
+def _load_or_offer_another(run_dir: Path, directory: Path) -> ckpt.TrainingState:
+    """The checkpoint in ``directory``; when it is damaged, the error names an intact earlier one."""
+    try:
+        return ckpt.load_checkpoint(directory)
+    except LbamError as error:
+        for step, earlier in reversed(ckpt.step_checkpoints(run_dir / "checkpoints")):
+            if earlier != directory:
+                try:
+                    ckpt.verify_state_file(earlier / ckpt.STATE_FILE, ckpt.read_meta(earlier))
+                except LbamError:
+                    continue
+                raise LbamError(
+                    f"{error}; the checkpoint of step {step} is intact: "
+                    f"lbam train --resume {run_dir} --checkpoint {step}"
+                ) from None
+        raise
 
 
 def check_same_model(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:

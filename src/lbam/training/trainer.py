@@ -62,14 +62,21 @@ class TrainResult:
     critic: nn.Module | None = None
 
 
-def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint: str | int = "latest",
+) -> TrainResult:
     """Train (or, with ``resume=True``, continue training) into ``run_dir``.
 
     Args:
         config: the resolved configuration; for a resume, the one from :func:`load_run_config`.
         run_dir: the run folder; defaults to ``config.train.out_dir``. A new run needs it empty or
             absent (nothing is overwritten); a resumed run needs its ``config.yaml`` and a checkpoint.
-        resume: continue from the run's latest checkpoint.
+        resume: continue from the run's latest checkpoint (a run stopped before its first
+            checkpoint starts from step 0).
+        checkpoint: with ``resume``, which checkpoint to continue from: "latest", "best" or a step.
 
     Raises:
         LbamError: bad data, masks, config, checkpoint or run folder; raised before any step runs.
@@ -78,14 +85,16 @@ def train(config: TrainConfig, run_dir: str | os.PathLike | None = None, resume:
     context = dist_utils.init_distributed(config.train.device)
     try:
         with preserved_global_state():
-            return _train(config, run_dir, resume, context)
+            return _train(config, run_dir, resume, checkpoint, context)
     finally:
         dist_utils.cleanup(context)
 
 
-def _train(config: TrainConfig, run_dir: Path, resume: bool, context: DistributedContext) -> TrainResult:
+def _train(
+    config: TrainConfig, run_dir: Path, resume: bool, checkpoint: str | int, context: DistributedContext
+) -> TrainResult:
     use_amp = config.train.amp and context.device.type == "cuda"
-    prepared = _prepare_on_every_process(config, run_dir, resume, context, use_amp)
+    prepared = _prepare_on_every_process(config, run_dir, resume, checkpoint, context, use_amp)
     if context.is_main and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
@@ -108,7 +117,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, context: Distribute
         )
         _log_start(log, config, run_dir, prepared, sampler, context, use_amp)
         # Restore the RNGs last: nothing after this point draws from them before the loop.
-        if prepared.rng:
+        if prepared.rng:  # checked in prepare()
             ckpt.restore_rng_state(prepared.rng)
         settings = StepSettings(prepared.loss, context, config.optim.critic_steps, use_amp)
         return _loop(config, run_dir, prepared, sampler, settings, log)
@@ -177,12 +186,17 @@ def _loop(
 
 
 def _prepare_on_every_process(
-    config: TrainConfig, run_dir: Path, resume: bool, context: DistributedContext, use_amp: bool
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    checkpoint: str | int,
+    context: DistributedContext,
+    use_amp: bool,
 ) -> Prepared:
     """Every process prepares; if one fails, all stop with its message (or a pointer to it)."""
     failure: LbamError | None = None
     try:
-        prepared = prepare(config, run_dir, resume, context, use_amp)
+        prepared = prepare(config, run_dir, resume, context, use_amp, checkpoint)
     except LbamError as error:
         failure, prepared = error, None
     if dist_utils.any_process(failure is not None, context):
@@ -268,7 +282,7 @@ def _validate(
     log.info("step %d: validation PSNR %.3f dB, SSIM %.4f", step, results["psnr"], results["ssim"])
     if state.best_psnr is None or results["psnr"] > state.best_psnr:
         state.best_psnr = results["psnr"]
-        ckpt.save_checkpoint(run_dir / "checkpoints", ckpt.BEST_NAME, state.checkpoint(config, results))
+        ckpt.save_best(run_dir / "checkpoints", state.checkpoint(config, results))
         log.info("step %d: new best validation PSNR, saved checkpoints/best", step)
     return results
 
