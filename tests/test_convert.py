@@ -166,12 +166,15 @@ def test_pickled_objects_are_not_executed(tmp_path):
         load_model(tmp_path / "evil.pth")
 
 
-def test_convert_refuses_to_overwrite(tmp_path, capsys):
+def test_convert_replaces_an_output_but_never_its_input(tmp_path, capsys):
+    """The overwrite policy of every command: output files are replaced, inputs never."""
     torch.save(official_state_dict(LBAMGenerator(width=0.0625)), tmp_path / "g.pth")
-    (tmp_path / "g.safetensors").write_text("keep me")
-    assert main(["convert", str(tmp_path / "g.pth"), str(tmp_path / "g.safetensors")]) == 2
-    assert (tmp_path / "g.safetensors").read_text() == "keep me"
-    assert "--force" in capsys.readouterr().err
+    (tmp_path / "g.safetensors").write_text("an earlier conversion")
+    assert main(["convert", str(tmp_path / "g.pth"), str(tmp_path / "g.safetensors")]) == 0
+    assert load_model(tmp_path / "g.safetensors").config.width == 0.0625
+    before = (tmp_path / "g.pth").read_bytes()
+    assert main(["convert", str(tmp_path / "g.pth"), str(tmp_path / "g.pth")]) == 2
+    assert (tmp_path / "g.pth").read_bytes() == before
 
 
 def test_unknown_model_name_and_missing_named_model(tmp_path, monkeypatch):

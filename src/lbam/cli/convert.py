@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="last activation for the older batch-norm layout (paper variant); default tanh01",
     )
     parser.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
-    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    # Outputs are always replaced (atomically; never an input): kept so that old scripts still run.
+    parser.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +29,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.resolve() == args.input.resolve():
         raise LbamError("output must differ from the input")
-    if args.output.exists() and not args.force:
-        raise LbamError(f"{args.output} exists; pass --force to overwrite it")
     state = read_pth_state_dict(args.input)
     if not is_official_state_dict(state):
         first = next(iter(state), "<empty>")

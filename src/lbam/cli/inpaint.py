@@ -19,6 +19,13 @@ from lbam.options import DEFAULT_MODEL, add_option_arguments, options_from_args
 HELP = "fill the holes of a photo (or a folder of photos) given a mask (white = hole)"
 
 
+def non_empty_path(text: str) -> Path:
+    """A path argument that may not be empty (``-o ''`` would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path must not be empty")
+    return Path(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="a photo, or a folder of photos")
     parser.add_argument(
@@ -30,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=non_empty_path,
         required=True,
         help="output file (its suffix picks the format), or folder",
     )
@@ -43,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_arguments(parser)
     parser.add_argument(
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="folder mode: leave photos whose output already exists (to resume a batch); "
+        "otherwise existing outputs are replaced, inputs never",
     )
     parser.add_argument(
         "--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality (default: 95)"
@@ -62,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.image.is_dir():
         summary = inpaint_folder(
-            args.image, args.mask, args.output, load, options, ext=args.ext, jpeg_quality=args.jpeg_quality
+            args.image,
+            args.mask,
+            args.output,
+            load,
+            options,
+            ext=args.ext,
+            jpeg_quality=args.jpeg_quality,
+            skip_existing=args.skip_existing,
         )
         for result in summary.results:
             for note in result.notes:
@@ -72,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"lbam: note: {len(summary.unused_masks)} masks match no photo: {names}", file=sys.stderr)
         done = len(summary.results)
         copied = sum(r.report is None for r in summary.results)
+        skipped = f", skipped {len(summary.skipped)} already done" if summary.skipped else ""
         print(
-            f"inpainted {done - copied} photos, copied {copied} without hole, {len(summary.failures)} failed, "
+            f"inpainted {done - copied} photos, copied {copied} without hole{skipped}, {len(summary.failures)} failed, "
             f"into {args.output} in {summary.seconds:.1f} s"
         )
         if summary.failures:
@@ -83,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
 
-    if args.ext is not None:
-        raise LbamError("--ext is for folders; for one photo the suffix of -o picks the format")
+    if args.ext is not None or args.skip_existing:
+        raise LbamError(
+            "--ext and --skip-existing are for folders; for one photo the suffix of -o picks the format"
+        )
     if args.mask.is_dir():
         raise LbamError(f"mask {args.mask} is a folder but {args.image} is not: give a mask file")
     output = args.output

@@ -15,6 +15,7 @@ import errno
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from lbam import __version__
 from lbam.errors import LbamError
@@ -36,13 +37,22 @@ EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors as one ``lbam: error: ...`` line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("lbam").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USER_ERROR, f"lbam: error: {where}{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lbam",
         description="Image inpainting with Learnable Bidirectional Attention Maps (Xie et al., ICCV 2019).",
     )
     parser.add_argument("--version", action="version", version=f"lbam {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -53,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stopped:  # --help, --version, or a one-line argument error
+        return int(stopped.code or 0)
     if args.command is None:
         parser.print_help()
         return EXIT_USER_ERROR

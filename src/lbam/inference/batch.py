@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from lbam.errors import LbamError
-from lbam.imaging.files import list_images
+from lbam.imaging.files import SUFFIX_FORMATS, list_images
 from lbam.imaging.io import copy_file, output_format, read_image, write_image
 from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.pipeline import InpaintReport, inpaint_picture
@@ -63,6 +63,7 @@ class FolderSummary:
     failures: list[tuple[Path, str]]
     unused_masks: list[Path]
     seconds: float
+    skipped: list[Path] = dataclasses.field(default_factory=list)  # outputs that existed (--skip-existing)
 
 
 def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
@@ -160,6 +161,8 @@ def plan_folder(
     jobs, used, outputs = [], set(), {}
     for image in images:
         output = out_dir / (image.stem + (ext or image.suffix))
+        if output.resolve().parent != out_dir.resolve():  # never write outside the output folder
+            raise LbamError(f"output {output} of {image.name} would lie outside {out_dir}")
         job = Job(image, masks, output)
         if masks.is_dir():
             candidates = masks_by_stem.get(image.stem, [])
@@ -179,11 +182,14 @@ def plan_folder(
 
 
 def normalise_ext(ext: str | None) -> str | None:
-    """ ".png" from "png" or ".png"; LbamError for a suffix this package cannot write."""
+    """ ".png" from "png" or ".png"; LbamError for anything but a suffix this package writes."""
     if ext is None:
         return None
     ext = ext if ext.startswith(".") else f".{ext}"
-    output_format(Path(f"x{ext}"))
+    if ext.lower() not in SUFFIX_FORMATS:  # also refuses "png/../../x.png": no path may hide in it
+        raise LbamError(
+            f"--ext {ext[1:]!r} is not an image suffix lbam writes; use one of {', '.join(s[1:] for s in SUFFIX_FORMATS)}"
+        )
     return ext.lower()
 
 
@@ -197,11 +203,13 @@ def inpaint_folder(
     ext: str | None = None,
     jpeg_quality: int = 95,
     progress: bool | None = None,
+    skip_existing: bool = False,
 ) -> FolderSummary:
     """Inpaint every photo of a folder (see :func:`plan_folder` for the pairing), going on after failures.
 
     ``get_model`` is called once, before the first photo, so a bad model stops the run at once.
-    ``progress``: show a tqdm bar (None = only on a terminal).
+    ``progress``: show a tqdm bar (None = only on a terminal). ``skip_existing``: leave photos whose
+    output file exists (to resume an interrupted batch); otherwise outputs are replaced.
 
     Raises:
         LbamError: missing folders, no photos, an output folder that is an input folder, a bad model.
@@ -218,10 +226,13 @@ def inpaint_folder(
     ext = normalise_ext(ext)
     jobs, unused = plan_folder(images_dir, masks, out_dir, ext)
     model = get_model()
-    results, failures = [], []
+    results, failures, skipped = [], [], []
     for job in tqdm(jobs, unit="image", disable=(not progress) if progress is not None else None):
         if job.problem:
             failures.append((job.image, job.problem))
+            continue
+        if skip_existing and job.output.exists():
+            skipped.append(job.output)
             continue
         try:
             results.append(inpaint_file(job, lambda: model, options, jpeg_quality))
@@ -229,4 +240,4 @@ def inpaint_folder(
             failures.append((job.image, str(error)))
         except Exception as error:  # a bug or out of memory on one photo must not stop the others
             failures.append((job.image, f"internal error: {type(error).__name__}: {error}"))
-    return FolderSummary(results, failures, unused, time.perf_counter() - start)
+    return FolderSummary(results, failures, unused, time.perf_counter() - start, skipped)
