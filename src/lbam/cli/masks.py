@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(_parser=parser)
 
 
+MAX_MASK_SIDE = 8192
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"S"`` or ``"WxH"`` as (height, width)."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(text))
@@ -64,8 +67,8 @@ def parse_size(text: str) -> tuple[int, int]:
         raise LbamError(f"--size must be S or WxH (e.g. 256 or 384x256), got {text!r}")
     width = int(match.group(1))
     height = int(match.group(2)) if match.group(2) else width
-    if width < 1 or height < 1:
-        raise LbamError(f"--size must be positive, got {text!r}")
+    if not (1 <= width <= MAX_MASK_SIDE and 1 <= height <= MAX_MASK_SIDE):
+        raise LbamError(f"--size sides must be from 1 to {MAX_MASK_SIDE} pixels, got {text!r}")
     return height, width
 
 
@@ -85,8 +88,8 @@ def generate(args: argparse.Namespace) -> int:
     from lbam.imaging.masks import hole_ratio_bin, write_mask_png
     from lbam.utils.files import atomic_write_text
 
-    if args.count < 1:
-        raise LbamError(f"--count must be positive, got {args.count}")
+    if not 1 <= args.count <= 1_000_000:
+        raise LbamError(f"--count must be from 1 to 1000000, got {args.count}")
     if args.seed < 0:
         raise LbamError(f"--seed must be >= 0, got {args.seed}")
     size = parse_size(args.size)

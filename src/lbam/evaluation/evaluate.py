@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import sys
@@ -48,6 +49,8 @@ from lbam.imaging.masks import BINS, bin_label
 from lbam.utils.device import resolve_device
 
 DEFAULT_PAIRS = 100
+# The largest --size: four times the paper's 256 px protocol side would already be 1024.
+MAX_SIDE = 4096
 DEFAULT_SIZE = 256
 LPIPS_MISSING = (
     "LPIPS not computed: no --lpips-weights given (the lpips project's v0.1 vgg.pth, used with "
@@ -88,14 +91,18 @@ class EvaluationSettings:
 
 def _check_settings(s: EvaluationSettings) -> str:
     """Refuse bad settings before any work; returns the resolved device name."""
-    if s.size < 0 or 0 < s.size < 16:
-        raise LbamError(f"--size must be 0 (full resolution) or at least 16, got {s.size}")
-    if s.pairs < 1:
-        raise LbamError(f"--pairs must be at least 1, got {s.pairs}")
-    if s.grid_pairs < 0:
-        raise LbamError(f"--grid-pairs must be 0 or more, got {s.grid_pairs}")
-    if s.grid_tile < 16:
-        raise LbamError(f"--grid-tile must be at least 16, got {s.grid_tile}")
+    if s.size < 0 or 0 < s.size < 16 or s.size > MAX_SIDE:
+        raise LbamError(f"--size must be 0 (full resolution) or from 16 to {MAX_SIDE}, got {s.size}")
+    if not 1 <= s.pairs <= 100_000:
+        raise LbamError(f"--pairs must be from 1 to 100000, got {s.pairs}")
+    if not 0 <= s.grid_pairs <= 100:
+        raise LbamError(f"--grid-pairs must be from 0 to 100, got {s.grid_pairs}")
+    if not 16 <= s.grid_tile <= 2048:
+        raise LbamError(f"--grid-tile must be from 16 to 2048, got {s.grid_tile}")
+    if not 0 <= s.seed < 2**63:
+        raise LbamError(f"--seed must be a number from 0 to 2**63 - 1, got {s.seed}")
+    if not (math.isfinite(s.radius) and 0 < s.radius <= 64):
+        raise LbamError(f"--radius must be a number of pixels from 0 to 64, got {s.radius}")
     device = str(resolve_device(s.device))
     out = Path(s.out).expanduser().resolve()
     for name, folder in (("images", s.images), ("masks", s.masks)):

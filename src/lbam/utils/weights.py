@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,9 +31,11 @@ def load_pth(path: str | os.PathLike, what: str, hint: str = "") -> object:
         raise LbamError(f"{what} is a folder, not a file: {path}")
     if not path.is_file():
         raise LbamError(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
-    _check_declared_size(path, what)
+    _check_archive(path, what)
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():  # torch warns about odd archives; lbam says what it refuses
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
         if "weights_only" in str(error):
             raise LbamError(
@@ -49,14 +52,21 @@ def load_pth(path: str | os.PathLike, what: str, hint: str = "") -> object:
 ZIP_SLACK_BYTES = 1 << 20
 
 
-def _check_declared_size(path: Path, what: str) -> None:
+def _check_archive(path: Path, what: str) -> None:
+    """Refuse, from the zip directory alone, archives that would unpack huge or are TorchScript."""
     if not zipfile.is_zipfile(path):
         return  # the legacy format is read sequentially and cannot claim more than it holds
     try:
         with zipfile.ZipFile(path) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
+            infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raise LbamError(f"cannot read {what} {path}: not a PyTorch checkpoint") from None
+    if any(info.filename.endswith("/constants.pkl") or "/code/" in info.filename for info in infos):
+        raise LbamError(
+            f"cannot read {what} {path}: it is a TorchScript program; lbam reads weights (a state_dict "
+            "saved with torch.save, or an lbam .safetensors file)"
+        )
+    declared = sum(info.file_size for info in infos)
     size = path.stat().st_size
     if declared > size + ZIP_SLACK_BYTES:
         raise LbamError(
