@@ -86,3 +86,26 @@ def test_argument_errors_are_one_line(args, capsys):
     code = main(args)
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("lbam: error: ") and err.count("\n") == 1
+
+
+def test_folder_runs_without_a_terminal_print_a_line_per_photo(folder, tmp_path, tiny_model, capsys):  # noqa: F811
+    photos, hole = folder
+    assert (
+        main(
+            [
+                "inpaint",
+                str(photos),
+                str(hole),
+                "-o",
+                str(tmp_path / "out"),
+                "--model",
+                str(tiny_model),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "[1/2] a.png (" in err and "[2/2] b.png (" in err
+    assert main(["inpaint", str(photos), str(hole), "-o", str(tmp_path / "o2"), "--threads", "0"]) == 2

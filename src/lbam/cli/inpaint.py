@@ -52,13 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for the model (default: torch's choice, one per core); 1 is best on a "
+        "machine busy with other work",
+    )
+    parser.add_argument(
         "--skip-existing",
         action="store_true",
         help="folder mode: leave photos whose output already exists (to resume a batch); "
         "otherwise existing outputs are replaced, inputs never",
     )
     parser.add_argument(
-        "--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality (default: 95)"
+        "--quality",
+        "--jpeg-quality",
+        dest="jpeg_quality",
+        type=int,
+        default=95,
+        metavar="Q",
+        help="JPEG/WebP quality (default: 95). JPEG and WebP re-encode every pixel: only PNG, TIFF "
+        "and BMP outputs keep the known pixels bit-exact",
     )
 
 
@@ -67,8 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from lbam.inference.pipeline import get_model
 
     options = options_from_args(args)
+    if args.threads is not None:
+        if not 1 <= args.threads <= 1024:
+            raise LbamError(f"--threads must be from 1 to 1024, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if not 1 <= args.jpeg_quality <= 100:
-        raise LbamError(f"--jpeg-quality must be between 1 and 100, got {args.jpeg_quality}")
+        raise LbamError(f"--quality must be between 1 and 100, got {args.jpeg_quality}")
 
     def load() -> object:
         return get_model(args.model, args.device)

@@ -35,6 +35,8 @@ DEFAULT_MAX_PIXELS = 144_000_000
 _PIXEL_LIMIT_LOCK = threading.Lock()
 # Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+# Formats whose files carry EXIF (camera, date, GPS) through Pillow.
+EXIF_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
 # Formats that store 16 bits per channel (the others get 8-bit pixels, with a note).
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 # Formats that store an alpha channel (the others lose it, with a note).
@@ -57,6 +59,8 @@ class Picture:
         mode: the Pillow mode to give back as a PIL image ("RGB", "RGBA", "L", "LA", "1", "I;16").
         icc_profile: the colour profile to write back, if the file had one.
         format: the Pillow format of the file it was read from ("PNG", "JPEG", ...), if any.
+        exif: the file's EXIF block (camera, date, GPS... as the file had them) with the orientation
+            tag reset to 1, since the pixels are stored upright; None if it had none.
     """
 
     color: np.ndarray
@@ -64,6 +68,7 @@ class Picture:
     mode: str = "RGB"
     icc_profile: bytes | None = None
     format: str | None = None
+    exif: bytes | None = None
 
     @property
     def height(self) -> int:
@@ -195,11 +200,22 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         picture = picture_from_pil(image, source=str(path))
     picture.icc_profile = icc_profile
     picture.format = image.format
+    picture.exif = _upright_exif(image)
     if orientation != 1:
         picture.color = apply_orientation(picture.color, orientation)
         if picture.alpha is not None:
             picture.alpha = apply_orientation(picture.alpha, orientation)
     return picture
+
+
+def _upright_exif(image: Image.Image) -> bytes | None:
+    """The image's EXIF with orientation 1 (lbam applies the rotation to the pixels); None if none."""
+    exif = image.getexif()
+    if not exif:
+        return None
+    if EXIF_ORIENTATION in exif:
+        exif[EXIF_ORIENTATION] = 1
+    return exif.tobytes()
 
 
 def _is_16bit_color(image: Image.Image, path: Path) -> bool:
@@ -362,6 +378,8 @@ def _encode_with_pillow(picture: Picture, fmt: str, jpeg_quality: int) -> bytes:
     options: dict[str, object] = {}
     if picture.icc_profile:
         options["icc_profile"] = picture.icc_profile
+    if picture.exif and fmt in EXIF_FORMATS:
+        options["exif"] = picture.exif
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = jpeg_quality
     buffer = io.BytesIO()

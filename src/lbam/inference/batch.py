@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -181,6 +182,31 @@ def plan_folder(
     return jobs, sorted(all_masks - used)
 
 
+class Progress:
+    """A folder run's progress: a bar naming the current photo on a terminal, else one line per
+    photo on stderr (a log file or a CI job would otherwise see nothing until the end)."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        terminal = sys.stderr.isatty()
+        self.lines = enabled is None and not terminal
+        self.bar = tqdm(total=total, unit="image", disable=not (enabled if enabled is not None else terminal))
+        self.total, self.count, self.name, self.started = total, 0, "", 0.0
+
+    def start(self, name: str) -> None:
+        self.name, self.started = name, time.perf_counter()
+        self.bar.set_postfix_str(name, refresh=True)
+
+    def done(self) -> None:
+        self.count += 1
+        self.bar.update(1)
+        if self.lines:
+            seconds = time.perf_counter() - self.started
+            print(f"[{self.count}/{self.total}] {self.name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def normalise_ext(ext: str | None) -> str | None:
     """ ".png" from "png" or ".png"; LbamError for anything but a suffix this package writes."""
     if ext is None:
@@ -227,17 +253,20 @@ def inpaint_folder(
     jobs, unused = plan_folder(images_dir, masks, out_dir, ext)
     model = get_model()
     results, failures, skipped = [], [], []
-    for job in tqdm(jobs, unit="image", disable=(not progress) if progress is not None else None):
+    report = Progress(len(jobs), progress)
+    for job in jobs:
+        report.start(job.image.name)
         if job.problem:
             failures.append((job.image, job.problem))
-            continue
-        if skip_existing and job.output.exists():
+        elif skip_existing and job.output.exists():
             skipped.append(job.output)
-            continue
-        try:
-            results.append(inpaint_file(job, lambda: model, options, jpeg_quality))
-        except LbamError as error:
-            failures.append((job.image, str(error)))
-        except Exception as error:  # a bug or out of memory on one photo must not stop the others
-            failures.append((job.image, f"internal error: {type(error).__name__}: {error}"))
+        else:
+            try:
+                results.append(inpaint_file(job, lambda: model, options, jpeg_quality))
+            except LbamError as error:
+                failures.append((job.image, str(error)))
+            except Exception as error:  # a bug or out of memory on one photo must not stop the others
+                failures.append((job.image, f"internal error: {type(error).__name__}: {error}"))
+        report.done()
+    report.close()
     return FolderSummary(results, failures, unused, time.perf_counter() - start, skipped)
