@@ -83,3 +83,46 @@ def test_export_and_masks_generate_on_a_full_disk_are_exit_2(tmp_path, capsys, m
     )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("lbam: error:") and err.count("\n") == 1
+
+
+def test_a_full_disk_at_a_checkpoint_stops_training_with_one_line_and_keeps_the_last_one(
+    photos, tmp_path, capsys, monkeypatch
+):
+    from lbam.training import checkpoint as ckpt
+    from training_helpers import tiny_cli_args
+
+    run_dir = tmp_path / "run"
+    args = [*tiny_cli_args(photos, run_dir, steps=2), "--set", "train.checkpoint_every=1"]
+    real_save = ckpt.save_file
+    calls = []
+
+    def save_then_fill_the_disk(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) > 1:  # the second checkpoint meets a full disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(ckpt, "save_file", save_then_fill_the_disk)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lbam: error: cannot write checkpoint") and "No space left" in err
+    assert ckpt.find_checkpoint(run_dir, "latest").name == "step_00000001"
+    assert not any(p.name.startswith(".") for p in (run_dir / "checkpoints").iterdir())
+
+
+def test_convert_and_export_on_a_full_disk_are_exit_2(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from lbam.model import loading
+    from lbam.model.lbam import LBAMGenerator
+    from test_convert import official_state_dict
+
+    torch.save(official_state_dict(LBAMGenerator(width=0.0625)), tmp_path / "g.pth")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(loading, "save_file", full)
+    assert main(["convert", str(tmp_path / "g.pth"), str(tmp_path / "g.safetensors")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert not (tmp_path / "g.safetensors").exists()

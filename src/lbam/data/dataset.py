@@ -143,15 +143,16 @@ class InpaintingDataset(Dataset):
                 small.append(path)
             else:
                 files.append(path)
-        _report(unreadable, len(candidates), self.root, "unreadable")
-        _report(small, len(candidates), self.root, f"smaller than crop_size {self.crop_size}")
-        if not files:
+        if not files:  # one error line, no warnings before it
             if small:
                 raise LbamError(
                     f"crop_size {self.crop_size} is larger than every image in {self.root!r}; "
                     "lower crop_size or set a load_size"
                 )
-            raise LbamError(f"no readable image in {self.root!r} ({len(unreadable)} unreadable files)")
+            first = f", e.g. {unreadable[0].name}" if unreadable else ""
+            raise LbamError(f"no readable image in {self.root!r} ({len(unreadable)} unreadable files{first})")
+        _report(unreadable, len(candidates), self.root, "unreadable")
+        _report(small, len(candidates), self.root, f"smaller than crop_size {self.crop_size}")
         return files, unreadable + small
 
     def set_epoch(self, epoch: int) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from lbam.imaging.masks import BINS, NVIDIA_BIN_EDGES, bin_label
-from lbam.utils.files import atomic_path, atomic_write_text
+from lbam.utils.files import atomic_write_bytes, atomic_write_text
 
 CSV_COLUMNS = (
     "pair_id",
@@ -265,5 +265,7 @@ def labelled_sheet(tiles: Sequence[tuple[str, np.ndarray]], per_row: int) -> Ima
 
 
 def write_png(path: Path, image: Image.Image) -> None:
-    with atomic_path(path) as tmp:
-        image.save(tmp, optimize=True)
+    """Save ``image`` as PNG, verified and atomically (encoded in memory first)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -68,8 +68,11 @@ def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half
         "train_size": str(int(getattr(model, "train_size", DEFAULT_TRAIN_SIZE))),
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=metadata)
+    try:
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata=metadata)
+    except (SafetensorError, OSError) as error:  # a full disk or a read-only folder
+        raise LbamError(f"cannot write {path}: {getattr(error, 'strerror', None) or error}") from None
     return path
 
 

@@ -106,6 +106,11 @@ def save_checkpoint(root: str | os.PathLike, name: str, state: TrainingState) ->
         atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1))
         _fsync_dir_files(tmp)
         _replace_dir(tmp, root / name)
+    except (SafetensorError, OSError) as error:  # a full disk: the previous checkpoints stay as they were
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LbamError(
+            f"cannot write checkpoint {root / name}: {getattr(error, 'strerror', None) or error}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,6 +6,7 @@ methods do nothing, so the training loop needs no ``if rank == 0`` around its lo
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -20,7 +21,8 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from lbam.utils.files import atomic_path, atomic_write_text
+from lbam.errors import LbamError
+from lbam.utils.files import atomic_write_bytes, atomic_write_text
 
 LOGGER_NAME = "lbam.train"
 
@@ -103,8 +105,13 @@ class RunLogger:
             self._writer.add_image(tag, grid, step)
         array = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         path = self.run_dir / "samples" / f"{tag}_{step:08d}.png"
-        with atomic_path(path) as tmp:
-            Image.fromarray(array).save(tmp)
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        try:
+            atomic_write_bytes(path, buffer.getvalue())
+        except (OSError, LbamError) as error:  # a sample is not worth stopping the run for
+            self.warning("could not write sample %s: %s", path, error)
+            return None
         return path
 
     def flush(self) -> None:
