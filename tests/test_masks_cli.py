@@ -102,7 +102,7 @@ def test_generate_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert generate(tmp_path / "x", "--size", "12y3") == 2
     assert "--size must be S or WxH" in capsys.readouterr().err
     assert generate(tmp_path / "x", count=0) == 2
-    assert "--count must be positive" in capsys.readouterr().err
+    assert "--count must be from 1 to 1000000" in capsys.readouterr().err
     assert generate(tmp_path / "x", kind=f"files={tmp_path / 'nothing'}") == 2
     assert "mask folder not found" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -42,7 +42,7 @@ from lbam.evaluation.report import (
     write_summary_json,
     write_summary_md,
 )
-from lbam.features.stlpips import load_st_lpips
+from lbam.features.stlpips import MIN_SIDE, load_st_lpips
 from lbam.imaging import metrics as image_metrics
 from lbam.imaging.files import list_images
 from lbam.imaging.masks import BINS, bin_label
@@ -336,7 +336,10 @@ def _metric_models(
     else:
         notes.append(LPIPS_MISSING)
         log(LPIPS_MISSING)
-    if s.st_lpips:
+    if s.st_lpips and 0 < s.size < MIN_SIDE:
+        notes.append(f"ST-LPIPS not computed: it needs images of at least {MIN_SIDE} px (--size {s.size})")
+        log(notes[-1])
+    elif s.st_lpips:
         try:
             distances["st_lpips"] = load_st_lpips(s.st_lpips_weights)
         except LbamError as error:

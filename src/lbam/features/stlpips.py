@@ -39,6 +39,8 @@ PACKAGE = "stlpips_pytorch"
 PACKAGE_PIN = "stlpips-pytorch==0.0.2"
 WEIGHT_FILES = {"vgg": "vgg_shift_tolerant.pth", "alex": "alex_shift_tolerant.pth"}
 _EPS = 1e-10
+# The smallest side the trunks take: the blur's reflection padding needs 3 pixels at every level.
+MIN_SIDE = 64
 
 # Shift-tolerant VGG16, module by module (the files' indices): ("conv", in, out, kernel, padding),
 # ("relu",), ("maxpool", kernel), ("blur", channels).
@@ -173,6 +175,8 @@ class STLPIPS(nn.Module):
         return super().train(False)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        if min(x.shape[-2:]) < MIN_SIDE:
+            raise ValueError(f"ST-LPIPS needs images of at least {MIN_SIDE} px, got {tuple(x.shape[-2:])}")
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(
                 f"ST-LPIPS needs two (B, 3, H, W) images of one shape, got {tuple(x.shape)}, {tuple(y.shape)}"
