@@ -28,6 +28,7 @@ COMMANDS = {
     "export": "lbam.cli.export",
     "masks": "lbam.cli.masks",
     "evaluate": "lbam.cli.evaluate",
+    "serve": "lbam.cli.serve",
 }
 
 # Errors of the machine, not of lbam: a full disk or quota, a read-only or forbidden folder.

@@ -98,26 +98,33 @@ def output_format(path: str | os.PathLike) -> str:
     return SUFFIX_FORMATS[suffix]
 
 
-def open_pil(
-    path: str | os.PathLike, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
-) -> Image.Image:
-    """Open and fully decode an image file with Pillow; one-line LbamError on any problem.
+# An image given as a file, or as the bytes of one (an upload to the server, never written to disk).
+Source = str | os.PathLike | bytes
+
+
+def open_pil(source: Source, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file (or its bytes) with Pillow; one-line LbamError on any problem.
 
     ``what`` ("image", "mask") names the file in error messages. The pixel count is checked from
-    the header against ``max_pixels`` before anything is decoded; Pillow's own decompression-bomb
-    limit and warning are replaced by this check.
+    the header against ``max_pixels`` before anything is decoded (:class:`PixelLimitError`);
+    Pillow's own decompression-bomb limit and warning are replaced by this check.
     """
-    path = Path(path)
-    if not path.exists():
-        raise LbamError(f"{what} not found: {path}")
-    if not path.is_file():
-        raise LbamError(f"{what} is not a file: {path}")
+    if isinstance(source, bytes):
+        path, opened = f"(uploaded {what})", io.BytesIO(source)
+    else:
+        path = opened = Path(source)
+        if not path.exists():
+            raise LbamError(f"{what} not found: {path}")
+        if not path.is_file():
+            raise LbamError(f"{what} is not a file: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = _open_unlimited(path)
+            image = _open_unlimited(opened)
     except UnidentifiedImageError:
-        raise LbamError(f"{what} {path} is not an image file (or a format Pillow cannot read)") from None
+        raise NotAnImageError(
+            f"{what} {path} is not an image file (or a format Pillow cannot read)"
+        ) from None
     except (OSError, ValueError) as error:
         raise LbamError(f"cannot open {what} {path}: {error}") from None
     check_pixels(image.size, max_pixels, f"{what} {path}")
@@ -133,7 +140,15 @@ def open_pil(
     return image
 
 
-def _open_unlimited(path: Path) -> Image.Image:
+class NotAnImageError(LbamError):
+    """The data is not an image Pillow can read (the server answers 415)."""
+
+
+class PixelLimitError(LbamError):
+    """The image has more pixels than allowed (the server answers 413)."""
+
+
+def _open_unlimited(path: Path | io.BytesIO) -> Image.Image:
     """``Image.open`` without Pillow's global pixel limit (lbam checks its own, per call)."""
     with _PIXEL_LIMIT_LOCK:  # Pillow's limit is a global: threads (the server) take turns here
         limit = Image.MAX_IMAGE_PIXELS
@@ -148,7 +163,7 @@ def check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
     """LbamError when an image of ``size`` = (width, height) has more than ``max_pixels`` pixels."""
     width, height = size
     if width * height > max_pixels:
-        raise LbamError(
+        raise PixelLimitError(
             f"{what} is {width}x{height} = {width * height / 1e6:.0f} Mpx, above the limit of "
             f"{max_pixels / 1e6:.0f} Mpx (--max-pixels / max_pixels raises it)"
         )
@@ -182,7 +197,7 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+def read_image(path: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode a photo file, applying its EXIF orientation.
 
     16-bit PNG/TIFF stay 16-bit (grey through Pillow, colour through OpenCV); palette images become
@@ -194,10 +209,12 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     image = open_pil(path, "image", max_pixels)
     orientation = exif_orientation(image)
     icc_profile = image.info.get("icc_profile")
-    if _is_16bit_color(image, Path(path)):
-        picture = _read_16bit_color(Path(path), grey=image.mode == "LA")
+    if _is_16bit_color(image, path):
+        picture = _read_16bit_color(path, grey=image.mode == "LA")
     else:
-        picture = picture_from_pil(image, source=str(path))
+        picture = picture_from_pil(
+            image, source="the uploaded image" if isinstance(path, bytes) else str(path)
+        )
     picture.icc_profile = icc_profile
     picture.format = image.format
     picture.exif = _upright_exif(image)
@@ -218,13 +235,16 @@ def _upright_exif(image: Image.Image) -> bytes | None:
     return exif.tobytes()
 
 
-def _is_16bit_color(image: Image.Image, path: Path) -> bool:
+def _is_16bit_color(image: Image.Image, path: Source) -> bool:
     """True for a 16-bit RGB(A) or grey+alpha PNG/TIFF, which Pillow would decode to 8 bits."""
     if image.mode not in ("RGB", "RGBA", "LA"):
         return False
     if image.format == "PNG":
-        with open(path, "rb") as f:
-            header = f.read(26)
+        if isinstance(path, bytes):
+            header = path[:26]
+        else:
+            with open(path, "rb") as f:
+                header = f.read(26)
         # IHDR is always the first chunk: 8-byte signature, length, "IHDR", width, height, bit depth.
         return len(header) == 26 and header[12:16] == b"IHDR" and header[24] == 16
     if image.format == "TIFF":
@@ -234,10 +254,11 @@ def _is_16bit_color(image: Image.Image, path: Path) -> bool:
     return False
 
 
-def _read_16bit_color(path: Path, grey: bool) -> Picture:
-    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+def _read_16bit_color(path: Source, grey: bool) -> Picture:
+    data = np.frombuffer(path, np.uint8) if isinstance(path, bytes) else np.fromfile(path, dtype=np.uint8)
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
-        raise LbamError(f"cannot decode 16-bit image {path}")
+        raise LbamError("cannot decode the 16-bit image" + ("" if isinstance(path, bytes) else f" {path}"))
     if array.ndim == 2:
         return Picture(color=array[:, :, None], mode="I;16")
     if array.shape[2] == 2:
@@ -345,12 +366,26 @@ def to_8bit(picture: Picture) -> Picture:
 
 
 def write_image(picture: Picture, path: str | os.PathLike, jpeg_quality: int = 95) -> list[str]:
-    """Write a picture atomically, in the format its suffix names.
+    """Write a picture atomically, in the format its suffix names (see :func:`encode_picture`).
+
+    Returns one-line notes for the user about what the format could not keep.
+    """
+    data, notes = encode_picture(picture, output_format(path), jpeg_quality)
+    # Encoded in memory first: the file write is then checked byte for byte (a full disk made
+    # Pillow's JPEG encoder stop short without an error).
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as error:
+        raise LbamError(f"cannot write {path}: {error.strerror or error}") from None
+    return notes
+
+
+def encode_picture(picture: Picture, fmt: str, jpeg_quality: int = 95) -> tuple[bytes, list[str]]:
+    """The file bytes of ``picture`` in Pillow format ``fmt``, and notes about what was lost.
 
     16 bits are kept in PNG and TIFF; other formats get 8 bits. Alpha is kept in PNG, WebP and
-    TIFF; JPEG and BMP drop it. Each such loss is returned as a one-line note for the user.
+    TIFF; JPEG and BMP drop it. The ICC profile and EXIF block travel with the pixels.
     """
-    fmt = output_format(path)
     notes = []
     if picture.bits == 16 and fmt not in SIXTEEN_BIT_FORMATS:
         picture = to_8bit(picture)
@@ -359,16 +394,8 @@ def write_image(picture: Picture, path: str | os.PathLike, jpeg_quality: int = 9
         picture = dataclasses.replace(picture, alpha=None, mode="L" if picture.color.shape[2] == 1 else "RGB")
         notes.append(f"{fmt} has no alpha channel: the alpha channel was dropped")
     if picture.bits == 16 and not (picture.color.shape[2] == 1 and picture.alpha is None):
-        data = _encode_16bit_color(picture, fmt)
-    else:
-        data = _encode_with_pillow(picture, fmt, jpeg_quality)
-    # Encoded in memory first: the file write is then checked byte for byte (a full disk made
-    # Pillow's JPEG encoder stop short without an error).
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as error:
-        raise LbamError(f"cannot write {path}: {error.strerror or error}") from None
-    return notes
+        return _encode_16bit_color(picture, fmt), notes
+    return _encode_with_pillow(picture, fmt, jpeg_quality), notes
 
 
 def _encode_with_pillow(picture: Picture, fmt: str, jpeg_quality: int) -> bytes:

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from lbam.errors import LbamError
-from lbam.imaging.io import DEFAULT_MAX_PIXELS, apply_orientation, exif_orientation, open_pil
+from lbam.imaging.io import DEFAULT_MAX_PIXELS, Source, apply_orientation, exif_orientation, open_pil
 from lbam.utils.files import atomic_write_bytes
 
 
@@ -96,8 +96,8 @@ def hole_from_pil(mask: Image.Image) -> np.ndarray:
     return hole_from_channels(array, has_alpha=mask.mode in ("LA", "RGBA"))
 
 
-def read_mask(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Hole map (H, W) bool (True = hole) from a mask file, with its EXIF orientation applied."""
+def read_mask(path: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Hole map (H, W) bool (True = hole) from a mask file (or its bytes), EXIF orientation applied."""
     image = open_pil(path, "mask", max_pixels)
     hole = hole_from_pil(image)
     return apply_orientation(hole, exif_orientation(image))

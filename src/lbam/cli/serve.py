@@ -1,0 +1,92 @@
+"""`lbam serve`: the web editor and the HTTP API on this machine.
+
+lbam serve                      # http://127.0.0.1:8080, the packaged model
+lbam serve --model lbam-psv --port 9000 --open
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from lbam.errors import LbamError
+from lbam.options import DEFAULT_MODEL
+
+HELP = "open the web editor (paint a mask, inpaint, download) and the HTTP API"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="weights file or model name (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
+    )
+    parser.add_argument("--open", action="store_true", help="open the page in the default browser")
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest upload (default: 50)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=144_000_000,
+        metavar="N",
+        help="largest photo in pixels (default: 144 M)",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help="also keep every result here (unique names)"
+    )
+    parser.add_argument(
+        "--queue", type=int, default=4, metavar="N", help="requests that may wait (default: 4)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lbam.inference.pipeline import get_model
+    from lbam.server.app import ServerSettings, create_app
+    from lbam.utils.device import resolve_device
+
+    if not 0 <= args.port <= 65535:
+        raise LbamError(f"--port must be from 0 to 65535, got {args.port}")
+    if not (args.max_upload_mb > 0 and args.max_pixels > 0 and args.queue >= 0):
+        raise LbamError("--max-upload-mb and --max-pixels must be positive, --queue 0 or more")
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    model = get_model(args.model, device)
+    settings = ServerSettings(
+        str(args.model), args.max_upload_mb, args.max_pixels, args.output_dir, args.queue
+    )
+    app = create_app(model, device, settings)
+    if not _is_loopback(args.host):
+        print(
+            f"lbam: warning: listening on {args.host}: anyone who can reach this machine can use the server "
+            "(it has no authentication)",
+            file=sys.stderr,
+        )
+    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
+    print(f"lbam serve: {url} (model {args.model} on {device}); Ctrl-C stops it", flush=True)
+    if args.open:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, (url,)).start()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

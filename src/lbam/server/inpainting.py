@@ -1,0 +1,118 @@
+"""What the server does with one request, free of HTTP: decode, inpaint, encode; and its single worker.
+
+Uploads are decoded from memory (nothing reaches the disk unless ``--output-dir`` asks for it),
+with the same readers and the same options as ``lbam inpaint``. One model runs one inference at a
+time on a worker thread, so requests never race on the model and never block the event loop; at
+most ``queue_size`` more wait, and any further request is turned away at once (503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from torch import nn
+
+from lbam.imaging.io import encode_picture, read_image
+from lbam.imaging.masks import prepare_hole, read_mask
+from lbam.inference.pipeline import inpaint_picture
+from lbam.options import InpaintOptions
+from lbam.utils.files import atomic_write_bytes
+
+T = TypeVar("T")
+
+# Response formats by name, and the Pillow format of each.
+FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass
+class Result:
+    """An inpainted image: its bytes and what the response headers report."""
+
+    data: bytes
+    fmt: str
+    seconds: float
+    strategy: str
+    hole_fraction: float
+
+
+class Busy(Exception):
+    """Every slot of the queue is taken (the server answers 503 with Retry-After)."""
+
+
+class Worker:
+    """One inference at a time on one thread, at most ``queue_size`` more waiting."""
+
+    def __init__(self, queue_size: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbam-inpaint")
+        self._slots = threading.BoundedSemaphore(queue_size + 1)
+
+    async def run(self, job: Callable[[], T]) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise Busy
+        try:
+            return await asyncio.wrap_future(self._executor.submit(job))
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def inpaint_bytes(
+    model: nn.Module, image: bytes, mask: bytes, options: InpaintOptions, fmt: str | None, quality: int
+) -> Result:
+    """Inpaint an uploaded photo with an uploaded mask (white = hole); ``fmt`` None keeps the photo's.
+
+    Raises:
+        LbamError: unreadable image or mask (NotAnImageError for non-images, PixelLimitError for
+            oversized ones), a size mismatch, a mask that is all hole.
+    """
+    start = time.perf_counter()
+    picture = read_image(image, options.max_pixels)
+    hole = prepare_hole(
+        read_mask(mask, options.max_pixels),
+        (picture.height, picture.width),
+        options.invert_mask,
+        options.dilate,
+        options.resize_mask,
+        name="mask",
+    )
+    if hole.any():
+        picture, report = inpaint_picture(picture, hole, model, options)
+        strategy = report.strategy
+    else:
+        strategy = "none"
+    chosen = fmt or (picture.format if picture.format in MEDIA_TYPES else "PNG")
+    data, _ = encode_picture(picture, chosen, quality)
+    return Result(data, chosen, time.perf_counter() - start, strategy, float(hole.mean()))
+
+
+def save_output(folder: Path, result: Result) -> Path:
+    """Keep a result in ``folder`` under a new, unique name (atomically)."""
+    suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[result.fmt]
+    path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}{suffix}"
+    atomic_write_bytes(path, result.data)
+    return path
+
+
+def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
+    """What ``GET /api/v1/model`` and the page show about the loaded generator."""
+    config = model.config.to_dict()
+    return {
+        "name": name,
+        "architecture": config.get("architecture"),
+        "variant": config.get("variant"),
+        "width": config.get("width"),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_size": int(getattr(model, "train_size", 256)),
+        "device": str(device),
+    }
