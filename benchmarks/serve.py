@@ -1,0 +1,212 @@
+"""Load on ``lbam serve``: concurrent clients on localhost, latency, throughput, 503s, peak memory.
+
+    python benchmarks/serve.py                       # 1, 4 and 16 clients, 512 px photos
+    python benchmarks/serve.py --write-docs          # also the serve region of docs/benchmarks.md
+    python benchmarks/serve.py --screenshot docs/images/serve.png   # the README's picture
+
+The server runs in a child process with the packaged model on the CPU and the default queue (one
+inference at a time, 4 waiting). Each client sends ``--requests`` photos (512x512 crops of the
+bundled demo photo with a 64x160 hole), one after the other; a 503 is counted, not retried. Every
+run is bounded in requests and in time, and only 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lbam.demo import demo_inputs
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+TIME_LIMIT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "lbam", "serve", "--port", str(port), "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("lbam serve did not start")
+
+
+def request_body() -> tuple[bytes, str]:
+    """A multipart body: a 512 px photo and a mask with a 64x160 hole."""
+    photo, _ = demo_inputs()
+    image = Image.fromarray(photo).resize((512, 512))
+    mask = np.zeros((512, 512), np.uint8)
+    mask[220:284, 180:340] = 255
+    parts = []
+    boundary = uuid.uuid4().hex
+    for name, picture in (("image", image), ("mask", Image.fromarray(mask))):
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n".encode()
+            + buffer.getvalue()
+            + b"\r\n"
+        )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+
+
+def client(url: str, body: bytes, boundary: str, count: int, deadline: float, out: list) -> None:
+    for _ in range(count):
+        if time.perf_counter() > deadline:
+            return
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                response.read()
+                out.append(("ok", time.perf_counter() - start))
+        except urllib.error.HTTPError as error:
+            out.append((str(error.code), time.perf_counter() - start))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(port: int, clients: int, requests: int) -> dict:
+    body, boundary = request_body()
+    url = f"http://127.0.0.1:{port}/api/v1/inpaint"
+    results: list = []
+    deadline = time.perf_counter() + TIME_LIMIT_S
+    threads = [
+        threading.Thread(target=client, args=(url, body, boundary, requests, deadline, results))
+        for _ in range(clients)
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    ok = sorted(t for kind, t in results if kind == "ok")
+    return {
+        "clients": clients,
+        "sent": len(results),
+        "ok": len(ok),
+        "busy": sum(kind == "503" for kind, _ in results),
+        "other": sum(kind not in ("ok", "503") for kind, _ in results),
+        "p50": statistics.median(ok) if ok else float("nan"),
+        "p95": ok[min(len(ok) - 1, int(0.95 * len(ok)))] if ok else float("nan"),
+        "throughput": len(ok) / seconds,
+    }
+
+
+def table(rows: list[dict], rss: float) -> str:
+    lines = [
+        "| clients | requests | 200 | 503 | other | p50 latency (s) | p95 latency (s) | throughput (req/s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['clients']} | {r['sent']} | {r['ok']} | {r['busy']} | {r['other']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['throughput']:.2f} |"
+        )
+    lines.append(f"\nPeak memory of the server process over all runs (VmHWM): {rss:.0f} MB.")
+    return "\n".join(lines)
+
+
+def screenshot(port: int, path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    photo, known = demo_inputs()
+    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+    Image.fromarray(photo).save(folder / "demo_photo.png")
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_test_id("file-input").set_input_files(str(folder / "demo_photo.png"))
+        page.wait_for_function(
+            "document.querySelector('[data-testid=status]').textContent.startsWith('opened')"
+        )
+        box = page.get_by_test_id("canvas").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.28)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.35, steps=10)
+        page.mouse.up()
+        page.get_by_test_id("inpaint").click()
+        page.wait_for_function(
+            "document.querySelector('[data-testid=status]').textContent.startsWith('done')"
+        )
+        page.get_by_test_id("compare").click()
+        page.screenshot(path=str(path))
+        browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--requests", type=int, default=6, help="requests per client")
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--screenshot", type=Path)
+    args = parser.parse_args()
+    port = free_port()
+    server = start_server(port)
+    try:
+        if args.screenshot:
+            screenshot(port, args.screenshot)
+            return
+        rows = [measure(port, int(n), args.requests) for n in args.clients.split(",")]
+        text = table(rows, peak_rss_mb(server.pid))
+        print(text)
+        if args.write_docs:
+            spec = importlib.util.spec_from_file_location(
+                "docs_region", Path(__file__).with_name("docs_region.py")
+            )
+            docs_region = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(docs_region)
+            body = (
+                "## lbam serve under load (CPU)\n\nMade by `python benchmarks/serve.py --write-docs` (protocol in its "
+                "docstring): 512 px photos, the packaged model, one inference at a time with 4 waiting; "
+                "a client that finds the queue full gets 503 and does not retry.\n\n" + text
+            )
+            docs_region.update_region(DOCS, "serve", body)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
