@@ -179,7 +179,7 @@ def test_convert_replaces_an_output_but_never_its_input(tmp_path, capsys):
 
 def test_unknown_model_name_and_missing_named_model(tmp_path, monkeypatch):
     monkeypatch.setenv("LBAM_HOME", str(tmp_path))
-    with pytest.raises(LbamError, match="neither a file nor one of"):
+    with pytest.raises(LbamError, match="neither a file, nor one of .*nor a weight file in"):
         load_model("no-such-model")
     with pytest.raises(LbamError, match=r"'lbam-psv'.*is not installed: put its file at"):
         load_model("lbam-psv")

@@ -29,6 +29,7 @@ COMMANDS = {
     "masks": "lbam.cli.masks",
     "evaluate": "lbam.cli.evaluate",
     "serve": "lbam.cli.serve",
+    "models": "lbam.cli.models",
 }
 
 # Errors of the machine, not of lbam: a full disk or quota, a read-only or forbidden folder.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lbam.errors import LbamError
+from lbam.model.catalog import resolve_model_path
 from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
 from lbam.model.registry import build_from_metadata
 from lbam.options import DEFAULT_MODEL
@@ -34,13 +34,6 @@ FORMAT = "lbam"
 # releases, and lbam files written before the metadata existed).
 DEFAULT_TRAIN_SIZE = 256
 TRAIN_SIZE_RANGE = (16, 8192)
-
-# Known names: packaged files ship in lbam/weights; the authors' releases must be placed in the cache.
-KNOWN_MODELS = {
-    "lbam-compact": "a compact LBAM trained by this project, shipped inside the package",
-    "lbam-psv": "the authors' Paris StreetView generator (LBAM_Pytorch release)",
-    "lbam-places2": "the authors' Places2 generator (LBAM_Pytorch release)",
-}
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half: bool = False) -> Path:
@@ -85,34 +78,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
-    """The file behind a path or a known model name; a clear error when there is none."""
-    candidate = Path(path_or_name).expanduser()
-    if candidate.is_file():
-        return candidate
-    name = str(path_or_name)
-    if name in KNOWN_MODELS:
-        packaged = resources.files("lbam") / "weights" / f"{name}.safetensors"
-        if packaged.is_file():
-            return Path(str(packaged))
-        for suffix in (".safetensors", ".pth"):
-            cached = cache_dir() / f"{name}{suffix}"
-            if cached.is_file():
-                return cached
-        raise LbamError(
-            f"model {name!r} ({KNOWN_MODELS[name]}) is not installed: put its file at "
-            f"{cache_dir() / (name + '.pth')} (or .safetensors), or pass a path"
-        )
-    if candidate.exists():
-        raise LbamError(f"model path is not a file: {candidate}")
-    raise LbamError(f"model not found: {name!r} is neither a file nor one of {', '.join(KNOWN_MODELS)}")
-
-
-def cache_dir() -> Path:
-    """Where named models are looked for: ``$LBAM_HOME`` or ``~/.cache/lbam``."""
-    return Path(os.environ.get("LBAM_HOME", Path.home() / ".cache" / "lbam")).expanduser()
 
 
 def load_model(

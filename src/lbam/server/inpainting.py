@@ -20,9 +20,11 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from lbam.errors import LbamError
 from lbam.imaging.io import encode_picture, read_image
 from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.pipeline import inpaint_picture
+from lbam.model.catalog import resolve_model_path
 from lbam.options import InpaintOptions
 from lbam.utils.files import atomic_write_bytes
 
@@ -107,8 +109,14 @@ def save_output(folder: Path, result: Result) -> Path:
 def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
     """What ``GET /api/v1/model`` and the page show about the loaded generator."""
     config = model.config.to_dict()
+    try:
+        path = resolve_model_path(name)
+        where = {"file": str(path), "size_mb": round(path.stat().st_size / 1e6, 1)}
+    except LbamError:  # a module handed over in Python, not a file
+        where = {"file": None, "size_mb": None}
     return {
         "name": name,
+        **where,
         "architecture": config.get("architecture"),
         "variant": config.get("variant"),
         "width": config.get("width"),
