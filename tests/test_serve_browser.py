@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -79,8 +80,10 @@ def server(tmp_path_factory):
                 pytest.fail(f"lbam serve exited: {process.stdout.read()}")
             time.sleep(0.1)
     yield url, folder
-    process.terminate()
-    process.wait(10)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in output, output
+    assert f"lbam serve: {url}" in output
 
 
 @pytest.fixture(scope="module")
