@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from lbam.demo import demo_inputs
+from lbam.server import CHROMIUM_FLAGS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 TIME_LIMIT_S = 300
@@ -145,16 +146,8 @@ def screenshot(port: int, path: Path) -> None:
     photo, known = demo_inputs()
     folder = Path(os.environ.get("TMPDIR", "/tmp"))
     Image.fromarray(photo).save(folder / "demo_photo.png")
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
         page = browser.new_page(viewport={"width": 1100, "height": 720})
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_test_id("file-input").set_input_files(str(folder / "demo_photo.png"))

@@ -69,13 +69,7 @@ def test_export_and_masks_generate_on_a_full_disk_are_exit_2(tmp_path, capsys, m
     monkeypatch.setattr(files.os, "write", write_half_then_fail)
     code = main(
         [
-            "masks",
-            "generate",
-            "--kind",
-            "noise:1",
-            "--count",
-            "2",
-            "--size",
+            *["masks", "generate", "--kind", "noise:1", "--count", "2", "--size"],
             "64",
             "--out",
             str(tmp_path / "m"),

@@ -30,22 +30,19 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def inpaint_cli(folder: Path, image: Path, model: Path, *extra: str) -> int:
+    hole = mask(folder / "m.png")
+    return main(
+        ["inpaint", str(image), str(hole), "-o", str(folder / "o.png"), "--model", str(model), *extra]
+    )
+
+
 @pytest.mark.parametrize("side", [30000, 100000])
 def test_huge_headers_are_refused_with_the_limit_named(tmp_path, side, tiny_model, capsys, monkeypatch):  # noqa: F811
     huge = png_header_only(tmp_path / "huge.png", side, side)
     with pytest.raises(LbamError, match=r"above the limit of 144 Mpx \(--max-pixels"):
         read_image(huge)
-    code = main(
-        [
-            "inpaint",
-            str(huge),
-            str(mask(tmp_path / "m.png")),
-            "-o",
-            str(tmp_path / "o.png"),
-            "--model",
-            str(tiny_model),
-        ]
-    )
+    code = inpaint_cli(tmp_path, huge, tiny_model)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"{side}x{side}" in err
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a caller who lifted Pillow's own limit
@@ -55,19 +52,7 @@ def test_huge_headers_are_refused_with_the_limit_named(tmp_path, side, tiny_mode
 
 def test_max_pixels_is_configurable_and_no_warning_below_it(tmp_path, tiny_model, capsys):  # noqa: F811
     image = photo(tmp_path / "a.png", height=96, width=128)
-    code = main(
-        [
-            "inpaint",
-            str(image),
-            str(mask(tmp_path / "m.png")),
-            "-o",
-            str(tmp_path / "o.png"),
-            "--model",
-            str(tiny_model),
-            "--max-pixels",
-            "5000",
-        ]
-    )
+    code = inpaint_cli(tmp_path, image, tiny_model, "--max-pixels", "5000")
     assert code == 2 and "above the limit" in capsys.readouterr().err
     big = png_header_only(tmp_path / "big.png", 10000, 10000)  # 100 Mpx: over Pillow's warning limit
     with warnings.catch_warnings():

@@ -50,13 +50,7 @@ def test_bad_evaluate_settings_write_nothing(tmp_path, capsys, extra, message):
 def test_masks_generate_refuses_sizes_before_writing(tmp_path, capsys, size):
     code = main(
         [
-            "masks",
-            "generate",
-            "--kind",
-            "noise:1",
-            "--count",
-            "1",
-            "--size",
+            *["masks", "generate", "--kind", "noise:1", "--count", "1", "--size"],
             size,
             "--out",
             str(tmp_path / "m"),

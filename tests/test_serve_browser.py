@@ -26,18 +26,12 @@ from PIL import Image
 from lbam.imaging.io import load_rgb
 from lbam.model.lbam import LBAMGenerator
 from lbam.model.loading import save_model
+from lbam.server import CHROMIUM_FLAGS
 from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+FLAGS = list(CHROMIUM_FLAGS)
 
 
 def _free_port() -> int:

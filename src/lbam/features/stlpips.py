@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
+from lbam.features import run_to_taps
 from lbam.utils.weights import as_state_dict, load_pth
 
 PACKAGE = "stlpips_pytorch"
@@ -143,14 +144,7 @@ class ShiftTolerantTrunk(nn.Module):
         return super().train(False)  # a fixed measuring instrument
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        x = (x * 2 - 1 - self.shift) / self.scale
-        wanted = {index: tap for tap, index in self._index.items()}
-        found: dict[str, Tensor] = {}
-        for index, module in enumerate(self.features):
-            x = module(x)
-            if index in wanted:
-                found[wanted[index]] = x
-        return [found[tap] for tap in self.taps]
+        return run_to_taps(self.features, (x * 2 - 1 - self.shift) / self.scale, self._index, self.taps)
 
 
 class STLPIPS(nn.Module):

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
+from lbam.features import run_to_taps
 from lbam.utils.weights import as_state_dict, load_pth
 
 logger = logging.getLogger(__name__)
@@ -119,13 +120,7 @@ class VGG16Features(nn.Module):
         return super().train(False)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        wanted = {index: name for name, index in self._tap_index.items()}
-        found: dict[str, Tensor] = {}
-        for index, module in enumerate(self.features):
-            x = module(x)
-            if index in wanted:
-                found[wanted[index]] = x
-        return [found[name] for name in self.layers]
+        return run_to_taps(self.features, x, self._tap_index, self.layers)
 
 
 def default_weights_path() -> Path:

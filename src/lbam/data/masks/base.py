@@ -114,3 +114,26 @@ def draw_within(
         if distance < best_distance:
             best, best_distance = hole, distance
     return best
+
+
+class RedrawnMasks:
+    """Base of the generators that draw a hole and redraw it until its ratio is in range.
+
+    Subclasses set ``kind``, call :meth:`set_ratio_options` in ``__init__`` and define
+    ``draw(size, rng) -> hole`` (uint8 (H, W), 1 = hole). Calling the generator gives the
+    ``known_mask`` of the first draw whose hole ratio lies in ``hole_ratio`` (or the closest of
+    ``attempts`` draws).
+    """
+
+    kind = ""
+
+    def set_ratio_options(self, hole_ratio: object, attempts: object) -> None:
+        self.hole_ratio = value_range("hole_ratio", hole_ratio, self.kind, minimum=0, maximum=1)
+        self.attempts = int(number("attempts", attempts, self.kind, minimum=1))
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        size = check_size(size)
+        return known_from_hole(draw_within(lambda: self.draw(size, rng), self.hole_ratio, self.attempts))

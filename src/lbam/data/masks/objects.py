@@ -14,21 +14,20 @@ import math
 import cv2
 import numpy as np
 
-from lbam.data.masks.base import check_size, draw_within, known_from_hole, number, value_range
+from lbam.data.masks.base import RedrawnMasks, number, value_range
 
 
-class ObjectMasks:
-    """Object-shaped holes (see the module doc).
+class ObjectMasks(RedrawnMasks):
+    """Object-shaped holes (see the module doc), drawn by ``generator((H, W), rng) -> known_mask``
+    (float32 (H, W), 1 = known, 0 = hole).
 
     Args:
         count: (min, max) number of blobs.
         size: (min, max) blob diameter as a fraction of the shorter image side.
         border: probability that a blob is centred on a random edge of the image.
         vertices: (min, max) corners of a blob's polygon.
-        hole_ratio: accepted range of the hole fraction; masks outside it are redrawn.
-        attempts: redraws before the closest mask is returned anyway.
-
-    Call: ``generator((H, W), rng) -> known_mask`` float32 (H, W), 1 = known, 0 = hole.
+        hole_ratio, attempts: as for the other kinds, the accepted range of the hole fraction and
+            the redraws before the closest mask is returned anyway.
     """
 
     kind = "objects"
@@ -46,12 +45,7 @@ class ObjectMasks:
         self.size = value_range("size", size, self.kind, minimum=0.01, maximum=1.5)
         self.border = number("border", border, self.kind, minimum=0)
         self.vertices = value_range("vertices", vertices, self.kind, minimum=3, integer=True)
-        self.hole_ratio = value_range("hole_ratio", hole_ratio, self.kind, minimum=0, maximum=1)
-        self.attempts = int(number("attempts", attempts, self.kind, minimum=1))
-
-    def __call__(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        size = check_size(size)
-        return known_from_hole(draw_within(lambda: self.draw(size, rng), self.hole_ratio, self.attempts))
+        self.set_ratio_options(hole_ratio, attempts)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """One hole array (uint8 (H, W), 1 = hole), without the hole-ratio check."""

@@ -22,7 +22,12 @@ import math
 import cv2
 import numpy as np
 
-from lbam.data.masks.base import check_size, draw_within, known_from_hole, number, scale_factor, value_range
+from lbam.data.masks.base import (
+    RedrawnMasks,
+    number,
+    scale_factor,
+    value_range,
+)
 
 
 def _int_between(rng: np.random.Generator, bounds: tuple[float, float]) -> int:
@@ -30,7 +35,7 @@ def _int_between(rng: np.random.Generator, bounds: tuple[float, float]) -> int:
     return int(rng.integers(int(bounds[0]), int(bounds[1]) + 1))
 
 
-class LamaStrokes:
+class LamaStrokes(RedrawnMasks):
     """Random polylines ("irregular" masks of LaMa).
 
     Each of ``strokes`` polylines starts at a uniform random point and has ``segments`` straight
@@ -63,12 +68,7 @@ class LamaStrokes:
         self.segments = value_range("segments", segments, self.kind, minimum=1, integer=True)
         self.length = value_range("length", length, self.kind, minimum=0)
         self.width = value_range("width", width, self.kind, minimum=1)
-        self.hole_ratio = value_range("hole_ratio", hole_ratio, self.kind, minimum=0, maximum=1)
-        self.attempts = int(number("attempts", attempts, self.kind, minimum=1))
-
-    def __call__(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        size = check_size(size)
-        return known_from_hole(draw_within(lambda: self.draw(size, rng), self.hole_ratio, self.attempts))
+        self.set_ratio_options(hole_ratio, attempts)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """One hole array (uint8 (H, W), 1 = hole), without the hole-ratio check."""
@@ -112,7 +112,7 @@ def _preset(defaults: dict, options: dict, kind: str) -> LamaStrokes:
     return generator
 
 
-class LamaBoxes:
+class LamaBoxes(RedrawnMasks):
     """Random axis-aligned rectangles (LaMa's box masks; defaults of ``random_thick_256``).
 
     Args:
@@ -133,12 +133,7 @@ class LamaBoxes:
         self.boxes = value_range("boxes", boxes, self.kind, minimum=1, integer=True)
         self.box_size = value_range("box_size", box_size, self.kind, minimum=1)
         self.margin = number("margin", margin, self.kind, minimum=0)
-        self.hole_ratio = value_range("hole_ratio", hole_ratio, self.kind, minimum=0, maximum=1)
-        self.attempts = int(number("attempts", attempts, self.kind, minimum=1))
-
-    def __call__(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        size = check_size(size)
-        return known_from_hole(draw_within(lambda: self.draw(size, rng), self.hole_ratio, self.attempts))
+        self.set_ratio_options(hole_ratio, attempts)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """One hole array (uint8 (H, W), 1 = hole), without the hole-ratio check."""
@@ -162,7 +157,7 @@ class LamaBoxes:
         return length, start
 
 
-class DeepFillStrokes:
+class DeepFillStrokes(RedrawnMasks):
     """DeepFill v2 free-form masks (Yu et al. 2019).
 
     Args:
@@ -197,12 +192,7 @@ class DeepFillStrokes:
         self.angle_range = number("angle_range", angle_range, self.kind, minimum=0)
         self.width = value_range("width", width, self.kind, minimum=1)
         self.flip = bool(flip)
-        self.hole_ratio = value_range("hole_ratio", hole_ratio, self.kind, minimum=0, maximum=1)
-        self.attempts = int(number("attempts", attempts, self.kind, minimum=1))
-
-    def __call__(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        size = check_size(size)
-        return known_from_hole(draw_within(lambda: self.draw(size, rng), self.hole_ratio, self.attempts))
+        self.set_ratio_options(hole_ratio, attempts)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """One hole array (uint8 (H, W), 1 = hole), without the hole-ratio check."""
