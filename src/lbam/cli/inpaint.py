@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lbam.inference.batch import Job, inpaint_file, inpaint_folder
+    from lbam.inference.batch import Job, inpaint_file
     from lbam.inference.pipeline import get_model
 
     options = options_from_args(args)
@@ -94,36 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return get_model(args.model, args.device)
 
     if args.image.is_dir():
-        summary = inpaint_folder(
-            args.image,
-            args.mask,
-            args.output,
-            load,
-            options,
-            ext=args.ext,
-            jpeg_quality=args.jpeg_quality,
-            skip_existing=args.skip_existing,
-        )
-        for result in summary.results:
-            for note in result.notes:
-                print(f"lbam: note: {result.image.name}: {note}", file=sys.stderr)
-        if summary.unused_masks:
-            names = ", ".join(p.name for p in summary.unused_masks)
-            print(f"lbam: note: {len(summary.unused_masks)} masks match no photo: {names}", file=sys.stderr)
-        done = len(summary.results)
-        copied = sum(r.report is None for r in summary.results)
-        skipped = f", skipped {len(summary.skipped)} already done" if summary.skipped else ""
-        print(
-            f"inpainted {done - copied} photos, copied {copied} without hole{skipped}, {len(summary.failures)} failed, "
-            f"into {args.output} in {summary.seconds:.1f} s"
-        )
-        if summary.failures:
-            print(f"lbam: {len(summary.failures)} photos failed:", file=sys.stderr)
-            for image, reason in summary.failures:
-                print(f"  {image}: {reason}", file=sys.stderr)
-            return 1
-        return 0
-
+        return run_folder(args, options, load)
     if args.ext is not None or args.skip_existing:
         raise LbamError(
             "--ext and --skip-existing are for folders; for one photo the suffix of -o picks the format"
@@ -137,4 +108,46 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"lbam: note: {note}", file=sys.stderr)
     print(result.summary())
+    return 0
+
+
+def run_folder(args: argparse.Namespace, options: object, load: object) -> int:
+    """A folder run (sharded across torchrun's processes when there are several); rank 0 reports."""
+    from lbam.inference.batch import inpaint_folder
+    from lbam.inference.shard import from_environment, merge
+
+    shard = from_environment()
+    summary = inpaint_folder(
+        args.image,
+        args.mask,
+        args.output,
+        load,
+        options,
+        ext=args.ext,
+        jpeg_quality=args.jpeg_quality,
+        skip_existing=args.skip_existing,
+        progress=None if shard.count == 1 else False,
+        shard=(shard.index, shard.count),
+    )
+    summary = merge(summary, shard)
+    if shard.index != 0:  # rank 0 reports for the whole run
+        return 1 if summary.failures else 0
+    for result in summary.results:
+        for note in result.notes:
+            print(f"lbam: note: {result.image.name}: {note}", file=sys.stderr)
+    if summary.unused_masks:
+        names = ", ".join(p.name for p in summary.unused_masks)
+        print(f"lbam: note: {len(summary.unused_masks)} masks match no photo: {names}", file=sys.stderr)
+    done = len(summary.results)
+    copied = sum(r.report is None for r in summary.results)
+    skipped = f", skipped {len(summary.skipped)} already done" if summary.skipped else ""
+    print(
+        f"inpainted {done - copied} photos, copied {copied} without hole{skipped}, {len(summary.failures)} failed, "
+        f"into {args.output} in {summary.seconds:.1f} s"
+    )
+    if summary.failures:
+        print(f"lbam: {len(summary.failures)} photos failed:", file=sys.stderr)
+        for image, reason in summary.failures:
+            print(f"  {image}: {reason}", file=sys.stderr)
+        return 1
     return 0

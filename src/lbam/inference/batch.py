@@ -230,12 +230,14 @@ def inpaint_folder(
     jpeg_quality: int = 95,
     progress: bool | None = None,
     skip_existing: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> FolderSummary:
     """Inpaint every photo of a folder (see :func:`plan_folder` for the pairing), going on after failures.
 
     ``get_model`` is called once, before the first photo, so a bad model stops the run at once.
     ``progress``: show a tqdm bar (None = only on a terminal). ``skip_existing``: leave photos whose
     output file exists (to resume an interrupted batch); otherwise outputs are replaced.
+    ``shard`` = (index, count): do only every count-th photo, from the index-th (lbam.inference.shard).
 
     Raises:
         LbamError: missing folders, no photos, an output folder that is an input folder, a bad model.
@@ -251,6 +253,7 @@ def inpaint_folder(
             raise LbamError(f"output folder {out_dir} is the input folder {folder}: choose another one")
     ext = normalise_ext(ext)
     jobs, unused = plan_folder(images_dir, masks, out_dir, ext)
+    jobs = jobs[shard[0] :: shard[1]]
     model = get_model()
     results, failures, skipped = [], [], []
     report = Progress(len(jobs), progress)
