@@ -40,6 +40,8 @@ class FileResult:
     report: InpaintReport | None
     notes: list[str]
     seconds: float
+    # where the time went: decoding photo and mask, the model passes, encoding and writing
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for the user."""
@@ -126,10 +128,20 @@ def inpaint_file(
             notes = write_image(picture, output_path, jpeg_quality)
         seconds = time.perf_counter() - start
         return FileResult(image_path, output_path, picture.width, picture.height, None, notes, seconds)
-    result, report = inpaint_picture(picture, hole, get_model(), options)
+    read = time.perf_counter()
+    model = get_model()
+    loaded = time.perf_counter()
+    result, report = inpaint_picture(picture, hole, model, options)
+    written = time.perf_counter()
     notes = write_image(result, output_path, jpeg_quality)
     seconds = time.perf_counter() - start
-    return FileResult(image_path, output_path, picture.width, picture.height, report, notes, seconds)
+    timings = {
+        "read": read - start,
+        "load": loaded - read,
+        "model": report.seconds,
+        "write": time.perf_counter() - written,
+    }
+    return FileResult(image_path, output_path, picture.width, picture.height, report, notes, seconds, timings)
 
 
 def plan_folder(

@@ -1,0 +1,118 @@
+"""``lbam inpaint`` on a 4000x3000 photo, end to end: start-up, read, model, write.
+
+    python benchmarks/end_to_end.py               # prints the table
+    python benchmarks/end_to_end.py --write-docs  # also the end_to_end region of docs/benchmarks.md
+
+Each case runs in a fresh Python process, as a user's command would, and reports: importing torch,
+importing the rest of lbam, decoding the photo and the mask, the model passes, encoding and writing
+the result, with loading the model apart (the timings ``lbam.inference.batch.inpaint_file`` records). The photo is Kodak's
+kodim05 upscaled to 4000x3000 with mild noise (JPEG, quality 92); the cases are five small holes
+(48 px) and one hole of 20 % of the photo, each written as PNG at zlib levels 1 (lbam's) and 6
+(Pillow's default), so the table shows size against time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+KODAK = REPO.parent / "shared" / "data" / "eval" / "kodak24" / "kodim05.png"
+CHILD = """
+import json, sys, time
+start = time.perf_counter()
+import torch
+torch_done = time.perf_counter()
+from lbam.imaging import io as image_io
+from lbam.inference.batch import Job, inpaint_file
+from lbam.inference.pipeline import get_model
+from lbam.options import InpaintOptions
+image_io.PNG_COMPRESS_LEVEL = int(sys.argv[4])
+lbam_done = time.perf_counter()
+result = inpaint_file(Job(*map(__import__("pathlib").Path, sys.argv[1:4])), lambda: get_model("lbam-compact", "cpu"), InpaintOptions())
+print(json.dumps({"torch": torch_done - start, "lbam": lbam_done - torch_done, **result.timings,
+                  "total": time.perf_counter() - start, "bytes": __import__("os").path.getsize(sys.argv[3])}))
+"""
+
+
+def make_inputs(folder: Path) -> dict[str, tuple[Path, Path]]:
+    rng = np.random.default_rng(0)
+    photo = Image.open(KODAK).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+    pixels = np.clip(np.asarray(photo).astype(np.int16) + rng.integers(-6, 7, (3000, 4000, 3)), 0, 255)
+    Image.fromarray(pixels.astype(np.uint8)).save(folder / "photo.jpg", quality=92)
+    small = np.zeros((3000, 4000), np.uint8)
+    for k in range(5):
+        top, left = 400 + 450 * k, 500 + 600 * k
+        small[top : top + 48, left : left + 48] = 255
+    large = np.zeros((3000, 4000), np.uint8)
+    large[900:2242, 1200:2988] = 255  # 1342 x 1788 = 20 % of the photo
+    Image.fromarray(small).save(folder / "small.png")
+    Image.fromarray(large).save(folder / "large.png")
+    return {
+        "5 small holes": (folder / "photo.jpg", folder / "small.png"),
+        "one 20 % hole": (folder / "photo.jpg", folder / "large.png"),
+    }
+
+
+def run_case(photo: Path, mask: Path, out: Path, level: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(photo), str(mask), str(out), str(level)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[tuple[str, int, dict]]) -> str:
+    lines = [
+        "| case | PNG level | import torch (s) | import lbam (s) | read (s) | load model (s) | model (s) | write (s) | after torch (s) | total (s) | output (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case, level, t in rows:
+        after = t["total"] - t["torch"]
+        lines.append(
+            f"| {case} | {level} | {t['torch']:.2f} | {t['lbam']:.2f} | {t['read']:.2f} | {t['load']:.2f} | {t['model']:.2f} | "
+            f"{t['write']:.2f} | {after:.2f} | {t['total']:.2f} | {t['bytes'] / 1e6:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        cases = make_inputs(Path(folder))
+        rows = []
+        for case, (photo, mask) in cases.items():
+            for level in (1, 6):
+                rows.append((case, level, run_case(photo, mask, Path(folder) / f"out{level}.png", level)))
+                print(rows[-1], flush=True)
+    text = table(rows)
+    print(text)
+    if args.write_docs:
+        spec = importlib.util.spec_from_file_location(
+            "docs_region", Path(__file__).with_name("docs_region.py")
+        )
+        docs_region = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(docs_region)
+        body = (
+            "## lbam inpaint end to end (CPU)\n\nMade by `python benchmarks/end_to_end.py --write-docs` (protocol in "
+            "its docstring): a 4000x3000 JPEG, default strategy (fit), PNG output. *after torch* is everything "
+            "but importing torch.\n\n" + text
+        )
+        docs_region.update_region(REPO / "docs" / "benchmarks.md", "end_to_end", body)
+
+
+if __name__ == "__main__":
+    main()
