@@ -8,6 +8,7 @@ Public API (stable):
   ``model(image, known_mask)`` takes image (B,3,H,W) in [0,1] and known_mask (B,1,H,W), 1 = known,
   H and W multiples of 128, and returns the raw output (B,3,H,W) in [0,1], not composited.
 - :func:`lbam.save_model` -- write a generator to a safetensors file that ``load_model`` reads.
+- :func:`lbam.optimize` -- a faster module with the same contract (bf16, torch.compile).
 - :func:`lbam.build_generator` -- a fresh generator of a registered architecture (``lbam``, ``pconv``).
 - :func:`lbam.train`, :func:`lbam.load_train_config` -- training, as ``lbam train`` runs it.
 - :class:`lbam.LbamError` -- the one exception for bad input; its message is one line.
@@ -31,6 +32,7 @@ _LAZY = {
     "load_model": "lbam.model.loading",
     "save_model": "lbam.model.loading",
     "build_generator": "lbam.model.registry",
+    "optimize": "lbam.inference.optimize",
     "train": "lbam.training.trainer",
     "load_train_config": "lbam.training.config",
 }
@@ -38,6 +40,7 @@ _LAZY = {
 __all__ = ["DEFAULT_MODEL", "InpaintOptions", "LbamError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports them
+    from lbam.inference.optimize import optimize  # noqa: F401
     from lbam.inference.pipeline import inpaint  # noqa: F401
     from lbam.model.loading import load_model, save_model  # noqa: F401
     from lbam.model.registry import build_generator  # noqa: F401

@@ -52,6 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"
     )
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: weights and activations in bfloat16 where the CPU/GPU supports it (lbam.optimize)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model with torch.compile (inductor, frozen weights; cached under ~/.cache/lbam): "
+        "slow to start, faster per photo",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         metavar="N",
@@ -91,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
         raise LbamError(f"--quality must be between 1 and 100, got {args.jpeg_quality}")
 
     def load() -> object:
-        return get_model(args.model, args.device)
+        model = get_model(args.model, args.device)
+        if args.precision == "fp32" and not args.compile:
+            return model
+        from lbam.inference.optimize import optimize
+
+        return optimize(model, args.precision, compile=args.compile)
 
     if args.image.is_dir():
         return run_folder(args, options, load)

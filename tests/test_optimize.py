@@ -1,0 +1,61 @@
+"""lbam.optimize: the same contract as the model, within the stated tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lbam
+from lbam.errors import LbamError
+from lbam.inference.optimize import bf16_supported, optimize
+from lbam.model.lbam import LBAMGenerator
+
+
+def inputs():
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 128, 256, generator=generator)
+    known = torch.ones(1, 1, 128, 256)
+    known[..., 30:90, 60:200] = 0
+    return image, known
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LBAMGenerator(width=1 / 16).eval()
+
+
+def test_bf16_is_close_to_fp32_and_leaves_the_original_alone(model):
+    image, known = inputs()
+    with torch.no_grad():
+        reference = model(image, known)
+    fast = optimize(model, "bf16", compile=False)
+    output = fast(image, known)
+    assert output.dtype == torch.float32 and output.shape == reference.shape
+    assert next(model.parameters()).dtype == torch.float32  # a copy was converted, not the model
+    mse = (output - reference).pow(2).mean().item()
+    psnr = 10 * np.log10(1 / max(mse, 1e-20))
+    if bf16_supported(torch.device("cpu")):
+        assert 35 < psnr < 200  # bfloat16 keeps 8 bits of mantissa: close, not equal
+    else:
+        assert psnr > 100  # ran in float32
+
+
+@pytest.mark.slow
+def test_compiled_fp32_matches_eager(model):
+    image, known = inputs()
+    with torch.no_grad():
+        reference = model(image, known)
+    output = optimize(model, "fp32", compile=True)(image, known)
+    torch.testing.assert_close(output, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_optimized_module_works_in_the_pipeline_and_bad_precision_is_refused(model):
+    photo = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    hole = np.zeros((96, 128), bool)
+    hole[20:50, 30:80] = True
+    result = lbam.inpaint(photo, hole, lbam.optimize(model, "bf16", compile=False))
+    np.testing.assert_array_equal(result[~hole], photo[~hole])
+    with pytest.raises(LbamError, match="precision must be"):
+        optimize(model, "fp8")
