@@ -104,7 +104,7 @@ def test_a_full_disk_at_a_checkpoint_stops_training_with_one_line_and_keeps_the_
     assert not any(p.name.startswith(".") for p in (run_dir / "checkpoints").iterdir())
 
 
-def test_convert_and_export_on_a_full_disk_are_exit_2(tmp_path, capsys, monkeypatch):
+def test_convert_and_export_share_save_model_and_a_full_disk_is_exit_2(tmp_path, capsys, monkeypatch):
     import torch
 
     from lbam.model import loading
@@ -120,3 +120,23 @@ def test_convert_and_export_on_a_full_disk_are_exit_2(tmp_path, capsys, monkeypa
     assert main(["convert", str(tmp_path / "g.pth"), str(tmp_path / "g.safetensors")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert not (tmp_path / "g.safetensors").exists()
+
+
+def test_evaluate_on_a_read_only_folder_is_exit_2(
+    tmp_path, capsys, monkeypatch
+):
+    from test_evaluation_protocol import write_binned_masks, write_images
+
+    write_images(tmp_path / "images", 2)
+    write_binned_masks(tmp_path / "masks", per_bin=1, size=32)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    code = main(
+        ["evaluate", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]
+        + ["--out", str(tmp_path / "out"), "--size", "32", "--pairs", "1", "--no-progress"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("lbam: error: cannot write") and "Read-only" in err[-1]
