@@ -313,6 +313,9 @@ class MeanWindow:
     """Running sums of the loss values since the last log line, kept as tensors (no device sync)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.sums: dict[str, Tensor] = {}
         self.count = 0
         self.start = time.perf_counter()
@@ -332,7 +335,7 @@ class MeanWindow:
             values = dist_utils.all_reduce_mean(values.to(context.device), context).cpu()
         means = dict(zip(names, values.tolist(), strict=True))
         means["_seconds"], means["_count"] = time.perf_counter() - self.start, self.count
-        self.__init__()
+        self.reset()
         return means
 
 
