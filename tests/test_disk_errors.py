@@ -122,9 +122,7 @@ def test_convert_and_export_share_save_model_and_a_full_disk_is_exit_2(tmp_path,
     assert not (tmp_path / "g.safetensors").exists()
 
 
-def test_evaluate_on_a_read_only_folder_is_exit_2(
-    tmp_path, capsys, monkeypatch
-):
+def test_evaluate_on_a_read_only_folder_is_exit_2(tmp_path, capsys, monkeypatch):
     from test_evaluation_protocol import write_binned_masks, write_images
 
     write_images(tmp_path / "images", 2)
