@@ -19,3 +19,10 @@ def update_region(path: Path, name: str, body: str, title: str = "# Benchmarks\n
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     atomic_write_text(path, text)
+
+
+def write_benchmark_section(name: str, title: str, made_by: str, text: str) -> Path:
+    """Put a benchmark's section (a title, how it was made, its table) into docs/benchmarks.md."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    update_region(path, name, f"## {title}\n\nMade by `{made_by}`; {text}")
+    return path

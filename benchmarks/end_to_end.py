@@ -14,7 +14,6 @@ kodim05 upscaled to 4000x3000 with mild noise (JPEG, quality 92); the cases are 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -23,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from docs_region import write_benchmark_section  # noqa: E402  (a script beside this one)
 
 REPO = Path(__file__).resolve().parents[1]
 KODAK = REPO.parent / "shared" / "data" / "eval" / "kodak24" / "kodim05.png"
@@ -101,17 +103,13 @@ def main() -> None:
     text = table(rows)
     print(text)
     if args.write_docs:
-        spec = importlib.util.spec_from_file_location(
-            "docs_region", Path(__file__).with_name("docs_region.py")
+        write_benchmark_section(
+            "end_to_end",
+            "lbam inpaint end to end (CPU)",
+            "python benchmarks/end_to_end.py --write-docs",
+            "protocol in its docstring: a 4000x3000 JPEG, default strategy (fit), PNG output. *after torch* "
+            "is everything but importing torch.\n\n" + text,
         )
-        docs_region = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(docs_region)
-        body = (
-            "## lbam inpaint end to end (CPU)\n\nMade by `python benchmarks/end_to_end.py --write-docs` (protocol in "
-            "its docstring): a 4000x3000 JPEG, default strategy (fit), PNG output. *after torch* is everything "
-            "but importing torch.\n\n" + text
-        )
-        docs_region.update_region(REPO / "docs" / "benchmarks.md", "end_to_end", body)
 
 
 if __name__ == "__main__":

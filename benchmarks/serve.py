@@ -13,7 +13,6 @@ run is bounded in requests and in time, and only 127.0.0.1 is contacted.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import os
 import socket
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from docs_region import write_benchmark_section  # noqa: E402  (a script beside this one)
 from lbam.demo import demo_inputs
 from lbam.server import CHROMIUM_FLAGS
 
@@ -185,17 +186,13 @@ def main() -> None:
         text = table(rows, peak_rss_mb(server.pid))
         print(text)
         if args.write_docs:
-            spec = importlib.util.spec_from_file_location(
-                "docs_region", Path(__file__).with_name("docs_region.py")
+            write_benchmark_section(
+                "serve",
+                "lbam serve under load (CPU)",
+                "python benchmarks/serve.py --write-docs",
+                "protocol in its docstring: 512 px photos, the packaged model, one inference at a time with 4 "
+                "waiting; a client that finds the queue full gets 503 and does not retry.\n\n" + text,
             )
-            docs_region = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(docs_region)
-            body = (
-                "## lbam serve under load (CPU)\n\nMade by `python benchmarks/serve.py --write-docs` (protocol in its "
-                "docstring): 512 px photos, the packaged model, one inference at a time with 4 waiting; "
-                "a client that finds the queue full gets 503 and does not retry.\n\n" + text
-            )
-            docs_region.update_region(DOCS, "serve", body)
     finally:
         server.terminate()
         server.wait(10)

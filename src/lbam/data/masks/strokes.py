@@ -47,10 +47,7 @@ class LamaStrokes(RedrawnMasks):
         segments: (min, max) segments per polyline.
         length: (min, max) segment length in px at 256x256.
         width: (min, max) brush width in px at 256x256.
-        hole_ratio: accepted range of the hole fraction; masks outside it are redrawn.
-        attempts: redraws before the closest mask is returned anyway.
-
-    Call: ``generator((H, W), rng) -> known_mask`` float32 (H, W), 1 = known, 0 = hole.
+        hole_ratio, attempts: the accepted hole fraction and the redraws (:class:`RedrawnMasks`).
     """
 
     kind = "lama_strokes"
@@ -119,10 +116,7 @@ class LamaBoxes(RedrawnMasks):
         boxes: (min, max) number of rectangles.
         box_size: (min, max) side length in px at 256x256, drawn separately for width and height.
         margin: distance in px at 256x256 that boxes keep from the border.
-        hole_ratio: accepted range of the hole fraction; masks outside it are redrawn.
-        attempts: redraws before the closest mask is returned anyway.
-
-    Call: ``generator((H, W), rng) -> known_mask`` float32 (H, W), 1 = known, 0 = hole.
+        hole_ratio, attempts: the accepted hole fraction and the redraws (:class:`RedrawnMasks`).
     """
 
     kind = "lama_boxes"
@@ -167,10 +161,7 @@ class DeepFillStrokes(RedrawnMasks):
         angle_range: spread of the turning angle around ``mean_angle`` (2 pi / 15).
         width: (min, max) brush width in px at 256x256 (one width per stroke).
         flip: randomly flip the finished mask horizontally and vertically.
-        hole_ratio: accepted range of the hole fraction; masks outside it are redrawn.
-        attempts: redraws before the closest mask is returned anyway.
-
-    Call: ``generator((H, W), rng) -> known_mask`` float32 (H, W), 1 = known, 0 = hole.
+        hole_ratio, attempts: the accepted hole fraction and the redraws (:class:`RedrawnMasks`).
     """
 
     kind = "deepfill"
