@@ -74,8 +74,11 @@ class RunLogger:
             self._writer = SummaryWriter(
                 str(run_dir / "tb"), purge_step=start_step + 1 if start_step else None
             )
-        except ImportError as error:  # tensorboard is a dependency, but keep training without it
-            self.logger.warning("TensorBoard unavailable (%s); scalars go to metrics.jsonl only", error)
+        except ImportError as error:  # tensorboard comes with the [train] extra; train without it too
+            self.logger.warning(
+                'TensorBoard unavailable (%s; pip install "lbam[train]"); scalars go to metrics.jsonl only',
+                error,
+            )
 
     def info(self, message: str, *args: Any) -> None:
         if self.enabled:
