@@ -15,6 +15,9 @@ from typing import Any
 from lbam.errors import LbamError
 
 DEFAULT_MODEL = "lbam-compact"
+# The largest photo or mask lbam decodes unless told otherwise: 144 Mpx (12000 x 12000), about
+# 430 MB of 8-bit RGB, past any camera's photo and far below what would exhaust a workstation.
+DEFAULT_MAX_PIXELS = 144_000_000
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 
 
@@ -52,7 +55,7 @@ class InpaintOptions:
     )
     max_size: int = _option(1024, "longest side of one model pass (crop, resize)", metavar="PX")
     max_pixels: int = _option(
-        144_000_000,
+        DEFAULT_MAX_PIXELS,
         "refuse photos and masks with more pixels than this (checked before decoding)",
         metavar="N",
     )

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lbam.errors import LbamError
-from lbam.options import DEFAULT_MODEL
+from lbam.options import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 
 HELP = "open the web editor (paint a mask, inpaint, download) and the HTTP API"
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=144_000_000,
+        default=DEFAULT_MAX_PIXELS,
         metavar="N",
         help="largest photo in pixels (default: 144 M)",
     )

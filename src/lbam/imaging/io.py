@@ -27,11 +27,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lbam.errors import LbamError
 from lbam.imaging.files import SUFFIX_FORMATS
+from lbam.options import DEFAULT_MAX_PIXELS
 from lbam.utils.files import atomic_path, atomic_write_bytes
 
-# The largest photo lbam decodes unless told otherwise: 144 Mpx (12000 x 12000), about 430 MB of
-# 8-bit RGB, far past any camera's photo and far below what would exhaust a workstation.
-DEFAULT_MAX_PIXELS = 144_000_000
 _PIXEL_LIMIT_LOCK = threading.Lock()
 # Errors Pillow raises for damaged, truncated, unsupported or absurdly large files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)

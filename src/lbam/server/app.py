@@ -35,7 +35,7 @@ from torch import nn
 from lbam import __version__
 from lbam.errors import LbamError
 from lbam.imaging.io import NotAnImageError, PixelLimitError
-from lbam.options import DEFAULT_MODEL, InpaintOptions
+from lbam.options import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, InpaintOptions
 from lbam.server.inpainting import FORMATS, MEDIA_TYPES, Busy, Worker, inpaint_bytes, model_facts, save_output
 
 STATIC = resources.files("lbam") / "server" / "static"
@@ -49,7 +49,7 @@ class ServerSettings:
 
     model_name: str = DEFAULT_MODEL
     max_upload_mb: float = 50.0
-    max_pixels: int = 144_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     output_dir: Path | None = None
     queue_size: int = 4
 
