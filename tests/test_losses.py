@@ -15,6 +15,7 @@ from lbam.losses.inpainting import (
     composite,
     gram_matrix,
     hole_l1,
+    hole_total_variation,
     perceptual_loss,
     style_loss,
     valid_l1,
@@ -157,6 +158,56 @@ def test_ssim_term_on_composite() -> None:
     terms["ssim"].backward()
     assert output.grad[..., 16:].abs().sum() > 0
     assert loss(target, target, known)["ssim"].abs().item() < 1e-5
+
+
+def test_total_variation_by_hand_counts_only_the_grown_hole() -> None:
+    known = torch.ones(1, 1, 8, 8)
+    known[..., 2:4, 2:4] = 0  # a 2x2 hole; grown by one pixel it is rows/columns 1..4
+    comp = torch.zeros(1, 1, 8, 8)
+    comp[..., 6:, :] = 1.0  # an edge far from the hole does not count
+    assert hole_total_variation(comp, known).item() == 0
+    comp[..., 2, 2] = 1.0  # one bright hole pixel: 4 neighbour differences of 1, all in the region
+    # dx: 2 differences of 1 over 1*8*7 pairs; dy the same.
+    assert hole_total_variation(comp, known).item() == pytest.approx(2 / 56 + 2 / 56)
+
+
+def test_total_variation_term_punishes_a_checkerboard_fill() -> None:
+    loss = InpaintingLoss(LossConfig(perceptual=0.0, style=0.0, tv=1.0))
+    known = half_hole_mask(1, 16)
+    target = torch.full((1, 3, 16, 16), 0.5)
+    flat = target.clone()
+    checker = target.clone()
+    checker[..., 8:] += 0.05 * (torch.arange(16)[:, None] + torch.arange(8)[None, :]) % 2
+    assert loss(flat, target, known)["tv"].item() == 0
+    assert loss(checker, target, known)["tv"].item() > 0.02
+    assert set(loss(flat, target, known)) == {"hole", "valid", "tv", "total"}
+
+
+def test_bf16_features_agree_with_fp32() -> None:
+    g = torch.Generator().manual_seed(7)
+    output = torch.rand(2, 3, 32, 32, generator=g)
+    target = torch.rand(2, 3, 32, 32, generator=g)
+    known = half_hole_mask(2, 32)
+    vgg = small_vgg()
+    values = {}
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        leaf = output.clone().requires_grad_(True)
+        loss = InpaintingLoss(LossConfig(perceptual=1.0, style=100.0, feature_precision=precision), vgg)
+        terms = loss(leaf, target, known)
+        terms["total"].backward()
+        assert all(value.dtype == torch.float32 for value in terms.values())
+        values[precision], grads[precision] = terms, leaf.grad
+    for name in ("perceptual", "style"):
+        torch.testing.assert_close(values["bf16"][name], values["fp32"][name], rtol=0.03, atol=0)
+        assert values["bf16"][name] != values["fp32"][name]  # bf16 really ran
+    cosine = torch.nn.functional.cosine_similarity(grads["bf16"].flatten(), grads["fp32"].flatten(), dim=0)
+    assert cosine > 0.99
+
+
+def test_bad_feature_precision() -> None:
+    with pytest.raises(LbamError, match="losses.feature_precision must be one of fp32, bf16"):
+        LossConfig(feature_precision="fp16")
 
 
 # ---- adversarial ---------------------------------------------------------------------------------------

