@@ -217,6 +217,8 @@ class LBAMGenerator(nn.Module):
 
     def reset_parameters(self) -> None:
         """The release's initialisation: N(0, 0.02) for every conv except the last transposed conv."""
+        if next(self.parameters()).is_meta:
+            return  # nothing to draw for a shape-only skeleton; torch's init on meta imports its compiler (2 s)
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and module is not self.head:
                 nn.init.normal_(module.weight, 0.0, 0.02)

@@ -173,6 +173,8 @@ class PConvUNet(nn.Module):
 
     def reset_parameters(self) -> None:
         """He (Kaiming) normal initialisation of every partial conv, as Liu et al.; zero biases."""
+        if next(self.parameters()).is_meta:
+            return  # nothing to draw for a shape-only skeleton; torch's init on meta imports its compiler (2 s)
         for module in self.modules():
             if isinstance(module, PartialConv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
