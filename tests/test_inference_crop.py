@@ -34,6 +34,27 @@ def test_hole_boxes_merges_chains_of_overlaps():
     assert sorted(hole_boxes(hole)) == [(0, 20, 0, 30), (50, 55, 50, 55)]
 
 
+def test_hole_boxes_compares_pairs_as_labelling_the_drawn_boxes_would(monkeypatch):
+    """The pairwise merge (few boxes) and the drawn-and-labelled merge (many) give the same boxes."""
+    from lbam.inference import pipeline
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        hole = np.zeros((120, 150), dtype=bool)
+        for _ in range(rng.integers(1, 25)):
+            top, left = rng.integers(0, 115), rng.integers(0, 145)
+            hole[top : top + rng.integers(1, 15), left : left + rng.integers(1, 15)] = True
+        if trial == 0:  # boxes touching at a corner and along an edge, and one a pixel apart
+            hole[:] = False
+            hole[0:10, 0:10] = hole[10:20, 10:20] = hole[20:30, 0:5] = hole[0:5, 21:30] = True
+        monkeypatch.setattr(pipeline, "PAIRWISE_BOXES", 10_000)
+        pairwise = hole_boxes(hole)
+        monkeypatch.setattr(pipeline, "PAIRWISE_BOXES", 0)
+        assert pairwise == hole_boxes(hole), trial
+        if trial == 0:
+            assert pairwise == [(0, 30, 0, 20), (0, 5, 21, 30)]
+
+
 @pytest.mark.parametrize(
     "box", [(0, 5, 0, 5), (500, 520, 700, 760), (990, 1000, 1490, 1500), (0, 1000, 10, 20)]
 )
