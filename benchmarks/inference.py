@@ -4,31 +4,49 @@ Each (width, size) runs in a fresh subprocess so that its peak resident memory i
 
     python benchmarks/inference.py                 # prints the table
     python benchmarks/inference.py --write-docs    # also updates docs/benchmarks.md
+    python benchmarks/inference.py --modes [--write-docs]   # eager, bf16, compiled fp32 and bf16
+
+``--modes`` compares the ways ``lbam.optimize`` runs a generator, measured interleaved in one
+process (each timed round runs every mode once, so a change in the machine's load touches all
+alike): eager float32 (the reference), eager bfloat16, compiled float32 and compiled bfloat16
+(inductor with frozen weights). The input is a real photo (Kodak's kodim05, centre crop resized
+to the size) with a seeded LaMa-thick hole. Accuracy is against eager float32: the max abs
+difference for compiled float32, the PSNR of the output for bfloat16. Compile time is the first
+call with an empty inductor cache (*cold*, a fresh folder) and again in a new process that finds
+the cache filled (*warm*). Models: the LBAM architecture at width 1 with random weights (the
+authors' file is not on this machine; the time does not depend on the weights, the bf16 PSNR
+does) and the packaged ``lbam-compact``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lbam.model.lbam import LBAMGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "data" / "eval" / "kodak24" / "kodim05.png"
+MODES = ("eager fp32", "eager bf16", "compiled fp32", "compiled bf16")
 
 
-def matmul_ceiling(n: int = 2048, repeats: int = 10) -> float:
-    """Best FLOP/s of an n x n float32 matrix product: what this CPU can do at best."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_ceiling(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of an n x n matrix product in ``dtype``: what this CPU can do at best."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -107,6 +125,141 @@ def table(rows: list[dict], ceiling: float) -> str:
     return "\n".join(lines)
 
 
+def photo_and_mask(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """kodim05's centre square resized to ``size`` (1, 3, S, S) in [0, 1], a LaMa-thick known mask."""
+    from PIL import Image
+
+    from lbam.data.masks.strokes import lama_thick
+
+    with Image.open(KODAK) as photo:
+        side = min(photo.size)
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        square = photo.convert("RGB").crop((left, top, left + side, top + side))
+        pixels = np.asarray(square.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255
+    known = lama_thick()((size, size), np.random.default_rng(0))
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None], torch.from_numpy(known)[None, None]
+
+
+def build_modes(model: torch.nn.Module, image: torch.Tensor, known: torch.Tensor) -> tuple[dict, dict]:
+    """The four runners, and each compiled one's first-call seconds (the compile)."""
+    from lbam.inference.optimize import optimize
+
+    runners = {"eager fp32": model, "eager bf16": optimize(model, "bf16", compile=False)}
+    compile_s = {}
+    for name, precision in (("compiled fp32", "fp32"), ("compiled bf16", "bf16")):
+        runner = optimize(model, precision, compile=True)
+        start = time.perf_counter()
+        runner(image, known)
+        compile_s[name] = time.perf_counter() - start
+        runners[name] = runner
+    return runners, compile_s
+
+
+def measure_modes(model_name: str, size: int, repeats: int) -> dict:
+    """Run in a subprocess (TORCHINDUCTOR_CACHE_DIR set by the parent): see the module doc."""
+    from lbam.model.loading import load_model
+
+    torch.manual_seed(0)
+    model = LBAMGenerator(width=1.0) if model_name == "width 1" else load_model(model_name)
+    model.eval()
+    image, known = photo_and_mask(size)
+    runners, compile_s = build_modes(model, image, known)
+    with torch.inference_mode():
+        outputs = {name: runner(image, known).float() for name, runner in runners.items()}
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(repeats):
+            for name, runner in runners.items():
+                start = time.perf_counter()
+                runner(image, known)
+                times[name].append(time.perf_counter() - start)
+    reference = outputs["eager fp32"]
+    errors = {}
+    for name, output in outputs.items():
+        if "fp32" in name:
+            errors[name] = f"max abs {(output - reference).abs().max().item():.1e}"
+        else:
+            mse = (output.clamp(0, 1) - reference.clamp(0, 1)).pow(2).mean().item()
+            errors[name] = f"PSNR {10 * math.log10(1 / max(mse, 1e-20)):.1f} dB"
+    return {
+        "model": model_name,
+        "size": size,
+        "flops": count_flops(model, image, known),
+        "median_s": {name: statistics.median(values) for name, values in times.items()},
+        "compile_s": compile_s,
+        "error": errors,
+    }
+
+
+def run_modes(models: list[str], sizes: list[int], repeats: int) -> list[dict]:
+    """Each (model, size) twice in fresh processes: an empty inductor cache, then the filled one."""
+    rows = []
+    for model_name in models:
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix="lbam-inductor-") as cache:
+                env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+                runs = []
+                for run_repeats in (repeats, 1):  # the warm run is there for its compile times
+                    command = [sys.executable, __file__, "--modes-one", model_name, str(size)]
+                    command += ["--repeats", str(run_repeats)]
+                    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+                    runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            row = runs[0]
+            row["warm_compile_s"] = runs[1]["compile_s"]
+            rows.append(row)
+            print(f"{model_name} {size}px: {row['median_s']}", file=sys.stderr)
+    return rows
+
+
+def modes_table(rows: list[dict], ceilings: dict[str, float], repeats: int) -> str:
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}. Matrix-multiply ceilings (2048x2048): float32 "
+        f"**{ceilings['fp32'] / 1e9:.1f} GFLOP/s**, bfloat16 **{ceilings['bf16'] / 1e9:.1f} GFLOP/s**. "
+        f"Latency: median of {repeats} interleaved rounds after the compile and one more call; *ratio* is "
+        "the mode's median over eager float32's median in the same rounds. GFLOP/s counts the "
+        "convolutions only; % of ceiling is against the matmul ceiling of the mode's precision.",
+        "",
+        "| model | size | mode | median (s) | ratio to eager fp32 | achieved GFLOP/s | % of ceiling "
+        "| against eager fp32 | compile cold (s) | compile warm (s) |",
+        "|---|---:|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        eager = r["median_s"]["eager fp32"]
+        for mode in MODES:
+            median = r["median_s"][mode]
+            achieved = r["flops"] / median
+            ceiling = ceilings["bf16" if "bf16" in mode else "fp32"]
+            cold = r["compile_s"].get(mode)
+            warm = r["warm_compile_s"].get(mode)
+            lines.append(
+                f"| {r['model']} | {r['size']} | {mode} | {median:.4f} | {median / eager:.2f}x | "
+                f"{achieved / 1e9:.1f} | {100 * achieved / ceiling:.0f}% | "
+                f"{'(reference)' if mode == 'eager fp32' else r['error'][mode]} | "
+                f"{'' if cold is None else f'{cold:.1f}'} | {'' if warm is None else f'{warm:.1f}'} |"
+            )
+    return "\n".join(lines)
+
+
+def main_modes(args: argparse.Namespace) -> None:
+    models = args.models.split(",")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = run_modes(models, sizes, args.repeats)
+    ceilings = {"fp32": matmul_ceiling(), "bf16": matmul_ceiling(dtype=torch.bfloat16)}
+    text = modes_table(rows, ceilings, args.repeats)
+    print(text)
+    if args.write_docs:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from docs_region import write_benchmark_section
+
+        made_by = "python benchmarks/inference.py --modes --write-docs"
+        write_benchmark_section(
+            "inference_modes",
+            "lbam.optimize: eager, bf16 and compiled (CPU)",
+            made_by,
+            "the protocol is in the script's docstring.\n\n" + text,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="1.0,0.25")
@@ -115,8 +268,19 @@ def main() -> None:
     parser.add_argument(
         "--write-docs", action="store_true", help="update the inference section of docs/benchmarks.md"
     )
+    parser.add_argument("--modes", action="store_true", help="compare lbam.optimize's modes (module doc)")
+    parser.add_argument("--models", default="width 1,lbam-compact", help="with --modes: models to compare")
     parser.add_argument("--one", nargs=2, metavar=("WIDTH", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--modes-one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.modes_one:
+        print(json.dumps(measure_modes(args.modes_one[0], int(args.modes_one[1]), args.repeats)))
+        return
+    if args.modes:
+        if args.sizes == parser.get_default("sizes"):
+            args.sizes = "256,512"
+        main_modes(args)
+        return
     if args.one:
         print(json.dumps(measure_one(float(args.one[0]), int(args.one[1]), args.repeats)))
         return

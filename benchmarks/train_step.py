@@ -75,7 +75,11 @@ class PartTimer:
 
 
 def benchmark_config(
-    width: float, size: int, batch_size: int, critic_width: float | None = None
+    width: float,
+    size: int,
+    batch_size: int,
+    critic_width: float | None = None,
+    feature_precision: str = "fp32",
 ) -> TrainConfig:
     """The packaged ``paper`` recipe at another generator width, crop size and batch size, on the CPU."""
     return load_train_config(
@@ -88,6 +92,7 @@ def benchmark_config(
             ("train.batch_size", batch_size),
             ("train.device", "cpu"),
             ("losses.allow_random_vgg", True),
+            ("losses.feature_precision", feature_precision),
         ],
     )
 
@@ -116,26 +121,49 @@ def default_steps(width: float) -> int:
     return 3 if width >= 0.5 else 5
 
 
-def measure(width: float, size: int, batch_size: int, steps: int, critic_width: float | None = None) -> dict:
-    """One warm-up step, then ``steps`` timed steps: step times and the part totals over them."""
-    config = benchmark_config(width, size, batch_size, critic_width)
-    state, settings = build_step(config)
-    image, known_mask = random_batch(batch_size, size, config.train.seed)
+def measure(
+    width: float,
+    size: int,
+    batch_size: int,
+    steps: int,
+    critic_width: float | None = None,
+    precisions: Sequence[str] = ("fp32",),
+) -> list[dict]:
+    """One warm-up step each, then ``steps`` timed rounds: step times and part totals per precision.
+
+    With several feature precisions, each round runs one step of every precision (interleaved), so
+    a change in the machine's load touches all of them alike.
+    """
+    runs = []
+    for precision in precisions:
+        config = benchmark_config(width, size, batch_size, critic_width, precision)
+        state, settings = build_step(config)
+        runs.append((precision, config, state, settings, PartTimer(), []))
+    image, known_mask = random_batch(batch_size, size, runs[0][1].train.seed)
     batch = {"image": image, "known_mask": known_mask}
-    seed = config.train.seed
-    train_step(state, batch, settings, step_generator(seed, 0, 0, image.device), PartTimer().part)  # warm-up
-    timer = PartTimer()
-    step_times = []
+    for _, config, state, settings, _, _ in runs:  # warm-up
+        train_step(
+            state, batch, settings, step_generator(config.train.seed, 0, 0, image.device), PartTimer().part
+        )
     for step in range(1, steps + 1):
-        random = step_generator(seed, step, 0, image.device)
-        start = time.perf_counter()
-        train_step(state, batch, settings, random, timer.part)
-        step_times.append(time.perf_counter() - start)
+        for _, config, state, settings, timer, step_times in runs:
+            random = step_generator(config.train.seed, step, 0, image.device)
+            start = time.perf_counter()
+            train_step(state, batch, settings, random, timer.part)
+            step_times.append(time.perf_counter() - start)
+    return [_summary(width, size, batch_size, steps, *run) for run in runs]
+
+
+def _summary(
+    width: float, size: int, batch_size: int, steps: int, precision: str, config: TrainConfig,
+    state: TrainState, settings: StepSettings, timer: PartTimer, step_times: list[float],
+) -> dict:  # fmt: skip
     total = sum(step_times)
     parts = dict(timer.seconds)
     parts[REST[0]] = total - sum(parts.values())
     return {
         "width": width,
+        "precision": precision,
         "critic_width": config.model.critic_width,
         "size": size,
         "batch_size": batch_size,
@@ -182,17 +210,27 @@ def markdown(results: Sequence[dict]) -> str:
         "Parts: mean seconds per timed step, each part timed with `time.perf_counter` around its own code; "
         "*rest* is the step's wall time minus the timed parts.",
         "",
-        "| generator width | critic width | generator params | critic params | batch | timed steps "
-        "| s/step (median) | min s/step | images/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "*feature precision* is `losses.feature_precision`: `bf16` runs the VGG16 under bfloat16 "
+        "autocast, channels-last; rows of one width were measured interleaved, step by step, and "
+        "*vs fp32* is the median over the fp32 row's median.",
+        "",
+        "| generator width | critic width | generator params | critic params | feature precision | batch "
+        "| timed steps | s/step (median) | vs fp32 | min s/step | images/s |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        base = next(
+            o for o in results if o["width"] == r["width"] and o["precision"] == results[0]["precision"]
+        )
         lines.append(
             f"| {r['width']:g} | {r['critic_width']:g} | {r['generator_params'] / 1e6:.2f} M "
-            f"| {r['critic_params'] / 1e6:.2f} M | {r['batch_size']} | {r['steps']} | {r['median_s']:.3f} "
+            f"| {r['critic_params'] / 1e6:.2f} M | {r['precision']} | {r['batch_size']} | {r['steps']} "
+            f"| {r['median_s']:.3f} | {r['median_s'] / base['median_s']:.2f}x "
             f"| {min(r['step_times']):.3f} | {r['batch_size'] / r['median_s']:.2f} |"
         )
-    header = "| part |" + "".join(f" width {r['width']:g}: s/step | share |" for r in results)
+    header = "| part |" + "".join(
+        f" width {r['width']:g} {r['precision']}: s/step | share |" for r in results
+    )
     lines += ["", header, "|---|" + "---:|---:|" * len(results)]
     for key, label in (*PARTS, REST):
         cells = "".join(f" {r['part_s'][key]:.3f} | {r['share'][key]:.1f}% |" for r in results)
@@ -225,6 +263,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--steps", type=int, default=None, help="timed steps (default 3 for width >= 0.5, else 5)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--precisions", default="fp32,bf16", help="losses.feature_precision settings, measured interleaved"
+    )
     parser.add_argument("--write-docs", action="store_true", help="update the train_step region of the docs")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file --write-docs updates")
     args = parser.parse_args(argv)
@@ -249,8 +290,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     results = []
     for width in args.widths:
         steps = args.steps if args.steps is not None else default_steps(width)
-        results.append(measure(width, args.size, args.batch_size, steps, args.critic_width))
-        print(f"width {width:g}: {results[-1]['median_s']:.3f} s/step", file=sys.stderr, flush=True)
+        precisions = args.precisions.split(",")
+        results += measure(width, args.size, args.batch_size, steps, args.critic_width, precisions)
+        for r in results[-len(precisions) :]:
+            print(
+                f"width {width:g} {r['precision']}: {r['median_s']:.3f} s/step", file=sys.stderr, flush=True
+            )
     text = markdown(results)
     print(text)
     if args.write_docs:

@@ -43,6 +43,7 @@ def test_main_prints_parts_that_add_up_and_writes_the_docs_region(bench, capsys,
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nkept text\n")
     argv = ["--widths", "0.0625", "--size", "128", "--batch-size", "2", "--steps", "1", "--threads", "1"]
+    argv += ["--precisions", "fp32"]
     results = bench.main([*argv, "--write-docs", "--docs", str(docs)])
     out = capsys.readouterr().out
 
@@ -60,7 +61,16 @@ def test_main_prints_parts_that_add_up_and_writes_the_docs_region(bench, capsys,
         assert result["part_s"][key] > 0, key
 
     rows = table_rows(out)
-    assert rows["0.0625"][:6] == ["0.0625", "0.27 M", "0.09 M", "2", "1", f"{result['median_s']:.3f}"]
+    assert rows["0.0625"][:8] == [
+        "0.0625",
+        "0.27 M",
+        "0.09 M",
+        "fp32",
+        "2",
+        "1",
+        f"{result['median_s']:.3f}",
+        "1.00x",
+    ]
     shares = []
     for _, label in (*bench.PARTS, bench.REST):
         seconds, share = rows[label]
@@ -100,3 +110,11 @@ def test_timing_the_trainer_step_changes_nothing_it_computes(bench):
     assert (timed.step, plain.step) == (1, 1)
     assert any(not torch.equal(fresh[k], v) for k, v in timed.generator.state_dict().items())
     assert all(seconds > 0 for seconds in timer.seconds.values()), timer.seconds
+
+
+def test_precisions_are_measured_interleaved(bench):
+    results = bench.measure(0.0625, 128, 2, 2, precisions=("fp32", "bf16"))
+    assert [r["precision"] for r in results] == ["fp32", "bf16"]
+    assert all(len(r["step_times"]) == 2 and r["part_s"]["vgg"] > 0 for r in results)
+    text = bench.markdown(results)
+    assert "| fp32 |" in text and "| bf16 |" in text and "width 0.0625 bf16: s/step" in text
