@@ -7,8 +7,9 @@ Each case runs in a fresh Python process, as a user's command would, and reports
 importing the rest of lbam, decoding the photo and the mask, the model passes, encoding and writing
 the result, with loading the model apart (the timings ``lbam.inference.batch.inpaint_file`` records). The photo is Kodak's
 kodim05 upscaled to 4000x3000 with mild noise (JPEG, quality 92); the cases are five small holes
-(48 px) and one hole of 20 % of the photo, each written as PNG at zlib levels 1 (lbam's) and 6
-(Pillow's default), so the table shows size against time.
+(48 px) and one hole of 20 % of the photo, each written as PNG by lbam's encoder (zlib level 1,
+lbam.imaging.png) and, for comparison, by Pillow at zlib levels 1 and 6 (Pillow's default), so the
+table shows size against time.
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ from lbam.imaging import io as image_io
 from lbam.inference.batch import Job, inpaint_file
 from lbam.inference.pipeline import get_model
 from lbam.options import InpaintOptions
-image_io.PNG_COMPRESS_LEVEL = int(sys.argv[4])
+image_io.PNG_COMPRESS_LEVEL = int(sys.argv[5])
+if sys.argv[4] == "Pillow":
+    import io
+    from PIL import Image
+    def pillow_png(pixels, level, icc_profile=None, exif=None):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.squeeze(2) if pixels.shape[2] == 1 else pixels).save(buffer, "PNG", compress_level=level)
+        return buffer.getvalue()
+    image_io.encode_png = pillow_png
 lbam_done = time.perf_counter()
 result = inpaint_file(Job(*map(__import__("pathlib").Path, sys.argv[1:4])), lambda: get_model("lbam-compact", "cpu"), InpaintOptions())
 print(json.dumps({"torch": torch_done - start, "lbam": lbam_done - torch_done, **result.timings,
@@ -64,9 +73,12 @@ def make_inputs(folder: Path) -> dict[str, tuple[Path, Path]]:
     }
 
 
-def run_case(photo: Path, mask: Path, out: Path, level: int) -> dict:
+WRITERS = (("lbam", 1), ("Pillow", 1), ("Pillow", 6))
+
+
+def run_case(photo: Path, mask: Path, out: Path, writer: str, level: int) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(photo), str(mask), str(out), str(level)],
+        [sys.executable, "-c", CHILD, str(photo), str(mask), str(out), writer, str(level)],
         capture_output=True,
         text=True,
         check=True,
@@ -75,15 +87,15 @@ def run_case(photo: Path, mask: Path, out: Path, level: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def table(rows: list[tuple[str, int, dict]]) -> str:
+def table(rows: list[tuple[str, str, int, dict]]) -> str:
     lines = [
-        "| case | PNG level | import torch (s) | import lbam (s) | read (s) | load model (s) | model (s) | write (s) | after torch (s) | total (s) | output (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | PNG writer | zlib level | import torch (s) | import lbam (s) | read (s) | load model (s) | model (s) | write (s) | after torch (s) | total (s) | output (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for case, level, t in rows:
+    for case, writer, level, t in rows:
         after = t["total"] - t["torch"]
         lines.append(
-            f"| {case} | {level} | {t['torch']:.2f} | {t['lbam']:.2f} | {t['read']:.2f} | {t['load']:.2f} | {t['model']:.2f} | "
+            f"| {case} | {writer} | {level} | {t['torch']:.2f} | {t['lbam']:.2f} | {t['read']:.2f} | {t['load']:.2f} | {t['model']:.2f} | "
             f"{t['write']:.2f} | {after:.2f} | {t['total']:.2f} | {t['bytes'] / 1e6:.1f} |"
         )
     return "\n".join(lines)
@@ -97,8 +109,9 @@ def main() -> None:
         cases = make_inputs(Path(folder))
         rows = []
         for case, (photo, mask) in cases.items():
-            for level in (1, 6):
-                rows.append((case, level, run_case(photo, mask, Path(folder) / f"out{level}.png", level)))
+            for writer, level in WRITERS:
+                out = Path(folder) / f"out_{writer}{level}.png"
+                rows.append((case, writer, level, run_case(photo, mask, out, writer, level)))
                 print(rows[-1], flush=True)
     text = table(rows)
     print(text)

@@ -7,8 +7,9 @@ Each cell is a fresh Python process (``OMP_WAIT_POLICY`` only counts if it is se
 loads OpenMP) that runs the generator on a 512x512 input: one warm-up call, then the median of
 ``--repeats`` calls. Cells: torch threads 1 and the CPU count, wait policy ACTIVE (OpenMP's
 threads spin between parallel regions) and PASSIVE (they sleep), each with the machine quiet and
-with it *loaded*: one busy process per CPU (a Python loop that never sleeps) stands for another
-job, a training run or a second request. Models: the LBAM architecture at width 1 (random
+with two kinds of load beside it: *spin*, one busy Python process per CPU (a loop that never
+sleeps: any other job), and *torch*, a second torch process with its default threads and wait
+policy running convolutions without pause (a training run, or a second ``lbam inpaint``). Models: the LBAM architecture at width 1 (random
 weights; the time does not depend on them) and the packaged ``lbam-compact``.
 """
 
@@ -45,17 +46,29 @@ with torch.inference_mode():
         times.append(time.perf_counter() - start)
 print(json.dumps(statistics.median(times)))
 """
-BUSY = "while True:\n    pass\n"
+SPIN = "while True:\n    pass\n"
+TORCH_LOAD = """
+import torch
+conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+x = torch.rand(4, 64, 128, 128)
+with torch.inference_mode():
+    while True:
+        conv(x)
+"""
+LOADS = ("quiet", "spin", "torch")
 
 
 @contextmanager
-def load(busy: bool) -> Iterator[None]:
-    """One spinning process per CPU while the block runs (none when ``busy`` is false)."""
-    workers = (
-        [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(os.cpu_count() or 1)] if busy else []
-    )
+def load(kind: str) -> Iterator[None]:
+    """Run the block with the machine ``quiet``, or beside the ``spin`` or ``torch`` load (module doc)."""
+    workers = []
+    if kind == "spin":
+        workers = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+    elif kind == "torch":
+        env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+        workers = [subprocess.Popen([sys.executable, "-c", TORCH_LOAD], env=env)]
     try:
-        time.sleep(0.5 if busy else 0)
+        time.sleep(2 if workers else 0)  # the load is running before the first measurement
         yield
     finally:
         for worker in workers:
@@ -74,15 +87,15 @@ def run(models: list[str], repeats: int) -> list[dict]:
     cpus = os.cpu_count() or 1
     rows = []
     for model in models:
-        for busy in (False, True):
-            with load(busy):
+        for kind in LOADS:
+            with load(kind):
                 for threads in sorted({1, cpus}):
                     for policy in ("ACTIVE", "PASSIVE"):
                         seconds = measure(model, threads, policy, repeats)
                         rows.append(
                             {
                                 "model": model,
-                                "loaded": busy,
+                                "load": kind,
                                 "threads": threads,
                                 "policy": policy,
                                 "s": seconds,
@@ -94,17 +107,17 @@ def run(models: list[str], repeats: int) -> list[dict]:
 
 def table(rows: list[dict], repeats: int) -> str:
     lines = [
-        f"CPUs: {os.cpu_count()}. Median of {repeats} calls at 512x512 after a warm-up; *loaded*: one "
-        "spinning process per CPU beside it. *vs best* is the cell's time over the best cell of the "
-        "same model and load.",
+        f"CPUs: {os.cpu_count()}. Median of {repeats} calls at 512x512 after a warm-up; the loads are "
+        "in the script's docstring. *vs best* is the cell's time over the best cell of the same model "
+        "and load.",
         "",
         "| model | machine | torch threads | OMP_WAIT_POLICY | median (s) | vs best |",
         "|---|---|---:|---|---:|---:|",
     ]
     for r in rows:
-        same = [o["s"] for o in rows if o["model"] == r["model"] and o["loaded"] == r["loaded"]]
+        same = [o["s"] for o in rows if o["model"] == r["model"] and o["load"] == r["load"]]
         lines.append(
-            f"| {r['model']} | {'loaded' if r['loaded'] else 'quiet'} | {r['threads']} | {r['policy']} | "
+            f"| {r['model']} | {r['load']} | {r['threads']} | {r['policy']} | "
             f"{r['s']:.3f} | {r['s'] / min(same):.2f}x |"
         )
     return "\n".join(lines)

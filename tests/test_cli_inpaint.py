@@ -305,3 +305,35 @@ def test_unwritable_output_is_a_one_line_error(tmp_path, tiny_model, capsys):
     blocker.write_text("a file where a folder should be")
     args = [image, mask(tmp_path / "m.png"), "-o", blocker / "o.png", "--model", tiny_model]
     expect_error(capsys, tmp_path, args, "cannot write", [image, blocker])
+
+
+def test_precision_fp32_is_the_python_result_and_auto_is_close(tmp_path, tiny_model, capsys):
+    import lbam
+    from lbam.inference.optimize import bf16_supported
+    from lbam.model.loading import load_model
+
+    image, hole = photo(tmp_path / "a.png"), mask(tmp_path / "m.png")
+    expected = lbam.inpaint(Image.open(image), Image.open(hole), load_model(tiny_model))
+    outputs = {}
+    for precision in ("fp32", "auto"):
+        out = tmp_path / f"{precision}.png"
+        args = (image, hole, "-o", out, "--model", tiny_model, "--device", "cpu", "--precision", precision)
+        code, _, stderr = run_cli(capsys, *args)
+        assert code == 0 and stderr == ""
+        outputs[precision] = np.asarray(Image.open(out)).astype(float)
+    np.testing.assert_array_equal(outputs["fp32"], np.asarray(expected))
+    holes = np.asarray(Image.open(hole)) > 0
+    np.testing.assert_array_equal(outputs["auto"][~holes], outputs["fp32"][~holes])
+    difference = np.abs(outputs["auto"] - outputs["fp32"])[holes]
+    if bf16_supported(torch.device("cpu")):
+        assert 0 < difference.max() <= 8 and difference.mean() < 1  # bfloat16: a few levels at most
+    else:
+        assert difference.max() == 0
+
+
+def test_bad_precision_and_threads_are_one_line_errors(tmp_path, tiny_model, capsys):
+    image, hole = photo(tmp_path / "a.png"), mask(tmp_path / "m.png")
+    code, _, stderr = run_cli(capsys, image, hole, "-o", tmp_path / "o.png", "--precision", "fp16")
+    assert code == 2 and stderr.count("\n") == 1 and "--precision" in stderr
+    code, _, stderr = run_cli(capsys, image, hole, "-o", tmp_path / "o.png", "--threads", "0")
+    assert code == 2 and stderr.strip() == "lbam: error: --threads must be from 1 to 1024, got 0"

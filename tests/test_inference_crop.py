@@ -110,3 +110,21 @@ def test_crop_and_full_agree_where_the_window_sees_the_whole_context(model):
     full = lbam.inpaint(image, hole, model, strategy="full")
     crop = lbam.inpaint(image, hole, model, strategy="crop", crop_min_size=256)  # window = photo
     np.testing.assert_array_equal(crop, full)
+
+
+def test_fit_feeds_the_model_at_most_three_shapes(model):
+    """The default strategy buckets its windows: a compiled model sees 256x256, 256x128 or 128x256
+    (photos of 256 px and more), so it compiles at most three times whatever the photos' sizes."""
+    recorder = Recorder(model)
+    recorder.train_size = 256
+    rng = np.random.default_rng(5)
+    for height, width in [(300, 1200), (1000, 700), (512, 512), (2000, 260), (256, 256)]:
+        photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        hole = np.zeros((height, width), bool)
+        for _ in range(3):  # holes from specks to a third of the photo
+            h, w = rng.integers(2, height // 3), rng.integers(2, width // 3)
+            top, left = rng.integers(0, height - h), rng.integers(0, width - w)
+            hole[top : top + h, left : left + w] = True
+        lbam.inpaint(photo, hole, recorder)
+    assert set(recorder.shapes) <= {(256, 256), (256, 128), (128, 256)}
+    assert len(recorder.shapes) >= 10

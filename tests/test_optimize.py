@@ -59,3 +59,22 @@ def test_optimized_module_works_in_the_pipeline_and_bad_precision_is_refused(mod
     np.testing.assert_array_equal(result[~hole], photo[~hole])
     with pytest.raises(LbamError, match="precision must be"):
         optimize(model, "fp8")
+
+
+def test_auto_precision_and_nothing_to_do(model):
+    assert optimize(model, "fp32", compile=False) is model
+    auto = optimize(model, "auto", compile=False)
+    if bf16_supported(torch.device("cpu")):
+        assert next(auto.parameters()).dtype == torch.bfloat16
+    else:
+        assert auto is model
+
+
+def test_warm_up_runs_the_three_window_shapes_of_the_default_strategy(model):
+    from inference_helpers import Recorder
+    from lbam.inference.optimize import warm_up
+
+    recorder = Recorder(model)
+    recorder.train_size = 256
+    warm_up(recorder)
+    assert sorted(recorder.shapes) == [(128, 256), (256, 128), (256, 256)]

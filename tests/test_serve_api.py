@@ -63,6 +63,7 @@ def test_health_and_model(client):
     facts = client.get("/api/v1/model").json()
     assert facts["name"] == "tiny" and facts["architecture"] == "lbam" and facts["width"] == 1 / 32
     assert facts["parameters"] > 0 and facts["device"] == "cpu" and facts["train_size"] == 256
+    assert facts["precision"] == "fp32" and facts["compiled"] is False
 
 
 def test_inpaint_keeps_known_pixels_and_size_and_reports_headers(client, tmp_path):
@@ -194,3 +195,12 @@ def test_openapi_documents_the_options(client):
     assert "hd_strategy" in body["application/json"]["schema"]["properties"]
     assert client.get("/").status_code == 200 and "data-testid" in client.get("/").text
     assert "Access-Control-Allow-Origin" not in client.get("/api/v1/health").headers
+
+
+def test_model_facts_say_how_the_model_runs(model):
+    from lbam.inference.optimize import bf16_supported, optimize
+    from lbam.server.inpainting import model_facts
+
+    facts = model_facts(optimize(model, "bf16", compile=False), "tiny", "cpu")
+    assert facts["precision"] == ("bf16" if bf16_supported(torch.device("cpu")) else "fp32")
+    assert facts["compiled"] is False and facts["width"] == model.config.width

@@ -18,6 +18,8 @@ DEFAULT_MODEL = "lbam-compact"
 # The largest photo or mask lbam decodes unless told otherwise: 144 Mpx (12000 x 12000), about
 # 430 MB of 8-bit RGB, past any camera's photo and far below what would exhaust a workstation.
 DEFAULT_MAX_PIXELS = 144_000_000
+# How a model runs (lbam.optimize, --precision): auto = bfloat16 where the device has it natively.
+PRECISIONS = ("auto", "fp32", "bf16")
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 
 

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
 from lbam.errors import LbamError
 from lbam.options import DEFAULT_MODEL, add_option_arguments, options_from_args
 
@@ -51,25 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"
     )
-    parser.add_argument(
-        "--precision",
-        choices=("fp32", "bf16"),
-        default="fp32",
-        help="bf16: weights and activations in bfloat16 where the CPU/GPU supports it (lbam.optimize)",
-    )
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="compile the model with torch.compile (inductor, frozen weights; cached under ~/.cache/lbam): "
-        "slow to start, faster per photo",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for the model (default: torch's choice, one per core); 1 is best on a "
-        "machine busy with other work",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--skip-existing",
         action="store_true",
@@ -93,22 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from lbam.inference.pipeline import get_model
 
     options = options_from_args(args)
-    if args.threads is not None:
-        if not 1 <= args.threads <= 1024:
-            raise LbamError(f"--threads must be from 1 to 1024, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     if not 1 <= args.jpeg_quality <= 100:
         raise LbamError(f"--quality must be between 1 and 100, got {args.jpeg_quality}")
 
     def load() -> object:
-        model = get_model(args.model, args.device)
-        if args.precision == "fp32" and not args.compile:
-            return model
-        from lbam.inference.optimize import optimize
-
-        return optimize(model, args.precision, compile=args.compile)
+        return runtime_model(get_model(args.model, args.device), args)
 
     if args.image.is_dir():
         return run_folder(args, options, load)

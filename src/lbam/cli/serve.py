@@ -11,6 +11,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
 from lbam.errors import LbamError
 from lbam.options import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queue", type=int, default=4, metavar="N", help="requests that may wait (default: 4)"
     )
+    add_runtime_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,8 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise LbamError("--max-upload-mb and --max-pixels must be positive, --queue 0 or more")
     if args.output_dir is not None:
         args.output_dir.mkdir(parents=True, exist_ok=True)
+    apply_threads(args)
     device = resolve_device(args.device)
-    model = get_model(args.model, device)
+    model = runtime_model(get_model(args.model, device), args)
+    if args.compile:
+        print("lbam serve: compiling the model for its window shapes (cached for the next start)", flush=True)
+        from lbam.inference.optimize import warm_up
+
+        warm_up(model, device)
     settings = ServerSettings(
         str(args.model), args.max_upload_mb, args.max_pixels, args.output_dir, args.queue
     )

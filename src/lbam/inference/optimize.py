@@ -28,8 +28,7 @@ from torch import Tensor, nn
 
 from lbam.errors import LbamError
 from lbam.model.catalog import cache_dir
-
-PRECISIONS = ("fp32", "bf16")
+from lbam.options import PRECISIONS
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -75,6 +74,10 @@ class OptimizedGenerator(nn.Module):
 def optimize(model: nn.Module, precision: str = "fp32", compile: bool = True) -> nn.Module:
     """``model`` made faster for inference (see the module doc); same inputs, float32 output.
 
+    ``precision``: "fp32", "bf16" (float32 with a one-line notice where the device has no fast
+    bfloat16), or "auto" (bfloat16 where the device has it, silently float32 elsewhere). Returns
+    ``model`` itself when that leaves nothing to do (float32, not compiled).
+
     Raises:
         LbamError: an unknown precision.
     """
@@ -82,9 +85,25 @@ def optimize(model: nn.Module, precision: str = "fp32", compile: bool = True) ->
         raise LbamError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     device = next(model.parameters()).device
     dtype = torch.float32
-    if precision == "bf16":
+    if precision != "fp32":
         if bf16_supported(device):
             dtype = torch.bfloat16
-        else:
+        elif precision == "bf16":
             print(f"lbam: note: {device} has no fast bfloat16; running in float32", file=sys.stderr)
+    if dtype == torch.float32 and not compile:
+        return model
     return OptimizedGenerator(model, dtype, compile)
+
+
+def warm_up(model: nn.Module, device: torch.device | str = "cpu") -> None:
+    """Run ``model`` once on each window shape the default strategy gives it, so that compiling
+    happens before the first request (see tests/test_inference_crop.py for the shapes)."""
+    multiple = int(getattr(model, "size_multiple", 1))
+    top = -(-int(getattr(model, "train_size", 256)) // multiple) * multiple
+    shapes = {(top, side) for side in range(multiple, top + 1, multiple)}
+    with torch.inference_mode():  # as the pipeline runs it: the compiled graphs are guarded on it
+        for height, width in sorted(shapes | {(w, h) for h, w in shapes}):
+            model(
+                torch.zeros(1, 3, height, width, device=device),
+                torch.ones(1, 1, height, width, device=device),
+            )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from lbam.errors import LbamError
@@ -109,6 +110,7 @@ def save_output(folder: Path, result: Result) -> Path:
 def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
     """What ``GET /api/v1/model`` and the page show about the loaded generator."""
     config = model.config.to_dict()
+    first = next(model.parameters(), None)
     try:
         path = resolve_model_path(name)
         where = {"file": str(path), "size_mb": round(path.stat().st_size / 1e6, 1)}
@@ -123,4 +125,6 @@ def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_size": int(getattr(model, "train_size", 256)),
         "device": str(device),
+        "precision": "bf16" if first is not None and first.dtype == torch.bfloat16 else "fp32",
+        "compiled": getattr(model, "compiled", None) is not None,
     }
