@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # OpenMP threads that spin while waiting made a loaded machine several times slower (2 threads
-    # ran 2.4x slower than 1 here); passive waiting costs little when the machine is quiet. It
-    # must be set before torch loads OpenMP; a value the user set wins.
+    # OpenMP threads that spin while waiting ran up to 2.7x slower beside another torch job;
+    # passive waiting costs 7 to 23 % on a quiet machine (benchmarks/threads.py). It must be set
+    # before torch loads OpenMP; a value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     try:
