@@ -78,3 +78,39 @@ def test_warm_up_runs_the_three_window_shapes_of_the_default_strategy(model):
     recorder.train_size = 256
     warm_up(recorder)
     assert sorted(recorder.shapes) == [(128, 256), (256, 128), (256, 256)]
+
+
+class TinyGenerator(torch.nn.Module):
+    """A generator-shaped module that compiles in seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, image, known_mask):
+        return torch.sigmoid(self.conv(image * known_mask))
+
+
+@pytest.mark.slow
+def test_freezing_happens_even_after_a_plain_compile_of_the_same_model(monkeypatch):
+    """The issue this guards: freezing once did nothing in a process that had compiled the same
+    model without it. The freezing pass must run for lbam.optimize's compile all the same."""
+    import torch._inductor.freezing as freezing
+
+    torch.manual_seed(0)
+    model = TinyGenerator().eval()
+    image, known = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.compile(model, backend="inductor")(image, known)  # cached, unfrozen
+    calls = []
+    original = freezing.freeze
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(freezing, "freeze", spy)
+    output = optimize(model, "fp32", compile=True)(image, known)
+    assert calls, "inductor's freezing pass did not run"
+    with torch.no_grad():
+        torch.testing.assert_close(output, model(image, known), rtol=1e-5, atol=1e-6)
