@@ -32,7 +32,7 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile",
         action="store_true",
         help="compile the model with torch.compile (inductor, frozen weights; cached under ~/.cache/lbam): "
-        "about a minute per window shape the first time, then 10 to 40 %% faster",
+        "half a minute to a minute per window shape the first time, then up to 30 %% faster",
     )
     parser.add_argument(
         "--threads",
