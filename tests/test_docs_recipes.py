@@ -24,3 +24,13 @@ def test_fine_tuning_recipe_loads_and_matches_the_first_stage_model():
     assert config.model.init_weights == "x.safetensors"
     assert config.data.crop_size == 256 and not config.losses.uses_critic and config.losses.ssim == 12.0
     assert [spec["kind"] for spec in config.masks] == ["lama_thin", "files", "noise"]
+
+
+def test_the_next_models_recipes_load_and_chain():
+    v2 = load_train_config(RECIPES / "lbam-compact-v2.yaml")
+    v3 = load_train_config(RECIPES / "lbam-compact-v3.yaml")
+    packaged = load_train_config(RECIPES / "lbam-compact.yaml")
+    assert v2.model.generator == v3.model.generator == packaged.model.generator  # init_weights chains
+    assert v2.losses.vgg_weights == v3.losses.vgg_weights == "stlpips"
+    assert v3.losses.feature_precision == "bf16" and v3.losses.tv == 5.0 and v3.losses.style == 12000.0
+    assert v3.optim.decay_steps == v3.train.steps == 1200
