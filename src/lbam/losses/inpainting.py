@@ -57,7 +57,7 @@ class LossConfig:
     # costs a quarter of the feature network's time, which decides a CPU run's speed.
     feature_scale: float = 1.0
     # "bf16" runs the frozen feature network under bfloat16 autocast (channels-last on the CPU):
-    # 0.65x the time of a CPU training step's VGG part, gradients within about 1 % (relative).
+    # 0.33x to 0.65x the time of a CPU training step's VGG part, gradients within about 1 %.
     feature_precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -107,8 +107,8 @@ def gram_matrix(features: Tensor) -> Tensor:
 
 
 def hole_total_variation(comp: Tensor, known_mask: Tensor) -> Tensor:
-    """Mean absolute difference of neighbouring pixels of ``comp`` (B, C, H, W) where either lies
-    within one pixel of a hole of ``known_mask`` (B, 1 or C, H, W; 1 = known); scalar.
+    """Mean absolute difference of neighbouring pixels of ``comp`` (B, C, H, W) where both lie in
+    the hole of ``known_mask`` (B, 1 or C, H, W; 1 = known) grown by one pixel; scalar.
 
     The hole is grown by a 3x3 max pool, so that the seam between fill and photo counts too.
     """
