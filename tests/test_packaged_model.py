@@ -47,8 +47,6 @@ def test_cli_inpaint_uses_packaged_model_by_default(tmp_path, capsys):
                 str(tmp_path / "mask.png"),
                 "-o",
                 str(tmp_path / "out.png"),
-                "--precision",
-                "fp32",  # the default, auto, may run in bfloat16: compared in test_cli_inpaint
             ]
         )
         == 0

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise LbamError(f"--quality must be between 1 and 100, got {args.jpeg_quality}")
 
     def load() -> object:
-        return runtime_model(get_model(args.model, args.device), args)
+        return runtime_model(get_model(args.model, args.device), args, many=args.image.is_dir())
 
     if args.image.is_dir():
         return run_folder(args, options, load)

@@ -2,10 +2,12 @@
 
 Measured on this project's 2-core AMD EPYC with AVX512-BF16 (docs/benchmarks.md, "lbam.optimize"
 and "Threads"): bfloat16 runs the model in 0.52x (width 1) to 0.76x (lbam-compact) of float32's
-time with the output within 58 to 64 dB PSNR of it, and needs no compiling, so ``auto`` (the
-default) takes it wherever the device computes bfloat16 natively. Compiling costs 22 to 51 s per
-window shape the first time (3 to 8 s once cached) and gains 0 to 30 % more; it pays only over
-thousands of windows, so it stays a choice (``--compile``).
+time with the output within 58 to 64 dB PSNR of it, and needs no compiling; ``auto`` takes it
+wherever the device computes bfloat16 natively. Making the bfloat16 copy costs 0.07 s
+(lbam-compact) to 0.3 to 0.9 s (width 1) once, more than one photo's few windows save, so the
+default is ``auto`` for folder runs and the server and ``fp32`` for a single photo. Compiling
+costs 22 to 51 s per window shape the first time (3 to 8 s once cached) and gains 0 to 30 % more;
+it pays only over thousands of windows, so it stays a choice (``--compile``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="auto",
-        help="auto (default): bfloat16 where the CPU/GPU computes it natively, else float32; fp32 "
-        "gives the reference output (lbam.optimize)",
+        default=None,
+        help="auto: bfloat16 where the CPU/GPU computes it natively, else float32; fp32: the "
+        "reference output (default: auto for folders and the server, fp32 for one photo)",
     )
     parser.add_argument(
         "--compile",
@@ -54,8 +56,12 @@ def apply_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
 
 
-def runtime_model(model: nn.Module, args: argparse.Namespace) -> nn.Module:
-    """``model`` as ``--precision`` and ``--compile`` ask (itself for float32, uncompiled)."""
+def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool) -> nn.Module:
+    """``model`` as ``--precision`` and ``--compile`` ask (itself for float32, uncompiled).
+
+    ``many``: it will fill many windows (a folder, a server), where bfloat16 is the default.
+    """
     from lbam.inference.optimize import optimize
 
-    return optimize(model, args.precision, compile=args.compile)
+    precision = args.precision or ("auto" if many else "fp32")
+    return optimize(model, precision, compile=args.compile)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     apply_threads(args)
     device = resolve_device(args.device)
-    model = runtime_model(get_model(args.model, device), args)
+    model = runtime_model(get_model(args.model, device), args, many=True)
     if args.compile:
         print("lbam serve: compiling the model for its window shapes (cached for the next start)", flush=True)
         from lbam.inference.optimize import warm_up

@@ -19,8 +19,8 @@ are bucketed instead). The default strategy (``fit``) gives the model windows of
 shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px (tested in
 tests/test_inference_crop.py), so on photos of 256 px and more a compiled model compiles at most three times; :func:`warm_up`
 runs them ahead (``lbam serve --compile``). Compiling pays only over thousands of windows, so
-``lbam inpaint`` and ``lbam serve`` compile when asked (``--compile``) and otherwise take
-bfloat16 where the device has it (``--precision auto``).
+``lbam inpaint`` and ``lbam serve`` compile when asked (``--compile``); folder runs and the
+server take bfloat16 where the device has it (``--precision auto``), one photo float32.
 """
 
 from __future__ import annotations
