@@ -11,14 +11,14 @@
 
 Measured on this project's 2-core CPU (``python benchmarks/inference.py --modes``, docs/benchmarks.md):
 eager bfloat16 takes 0.52x to 0.76x of eager float32's time with the output 58 to 64 dB from
-float32's; compiled float32 0.61x to 0.99x, compiled bfloat16 0.40x to 0.60x (the width-1 model
-in float32 already runs at 61 to 67 % of the matmul ceiling eagerly). Every new input shape compiles
-again: 22 to 51 s with an empty cache, 3 to 8 s with the cache of an earlier process (in an
-earlier test, ``dynamic=True`` still recompiled for three sizes before it generalised, so shapes
-are bucketed instead). The default strategy (``fit``) gives the model windows of only three
-shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px (tested in
-tests/test_inference_crop.py), so on photos of 256 px and more a compiled model compiles at most three times; :func:`warm_up`
-runs them ahead (``lbam serve --compile``). Compiling pays only over thousands of windows, so
+float32's; compiled float32 0.61x to 0.99x, compiled bfloat16 0.40x to 0.60x (the width-1
+model in float32 already runs at 61 to 67 % of the matmul ceiling eagerly). Every new input
+shape compiles again: 22 to 51 s with an empty cache, 3 to 8 s with the cache of an earlier
+process (in an earlier test, ``dynamic=True`` still recompiled for three sizes before it
+generalised, so shapes are bucketed instead). The default strategy (``fit``) gives the model
+windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px
+(tested in tests/test_inference_crop.py), so on photos of 256 px and more a compiled model
+compiles at most three times; :func:`warm_up` runs them ahead (``lbam serve --compile``). Compiling pays only over thousands of windows, so
 ``lbam inpaint`` and ``lbam serve`` compile when asked (``--compile``); folder runs and the
 server take bfloat16 where the device has it (``--precision auto``), one photo float32.
 """
