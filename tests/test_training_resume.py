@@ -113,6 +113,23 @@ def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3] and all(r["train/style"] > 0 for r in records)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_features_warn_where_bfloat16_is_emulated(photos, tmp_path, monkeypatch, native):
+    """An AVX2 CPU emulates bf16: a step of the v3 recipe took 12x fp32's, so the run says so."""
+    from lbam.training import setup
+
+    monkeypatch.setattr(setup, "bf16_supported", lambda device: native)
+    settings = {
+        "losses__perceptual": 0.05,
+        "losses__allow_random_vgg": True,
+        "losses__feature_precision": "bf16",
+        "losses__adversarial": 0.0,
+    }
+    assert train(tiny_config(photos, tmp_path / "run", steps=1, **settings)).step == 1
+    warned = "no native bfloat16" in (tmp_path / "run" / "train.log").read_text()
+    assert warned is not native
+
+
 def test_signal_stops_after_the_step_with_a_checkpoint_and_resume_is_exact(
     photos, straight_run, tmp_path, monkeypatch, capsys
 ):

@@ -35,15 +35,7 @@ from torch import Tensor, nn
 from lbam.errors import LbamError
 from lbam.model.catalog import cache_dir
 from lbam.options import PRECISIONS
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 at full speed (not emulated)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+from lbam.utils.device import bf16_supported
 
 
 class OptimizedGenerator(nn.Module):

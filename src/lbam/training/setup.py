@@ -27,6 +27,7 @@ from lbam.training import checkpoint as ckpt
 from lbam.training.config import TrainConfig, check_values, upgrade_config_data
 from lbam.training.distributed import DistributedContext
 from lbam.training.state import TrainState, build_state
+from lbam.utils.device import bf16_supported
 
 CONFIG_FILE = "config.yaml"
 
@@ -90,6 +91,16 @@ def prepare(
     data = build_datasets(config)
     notes.append(data.note)
     loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
+    if (
+        loss.vgg is not None
+        and config.losses.feature_precision == "bf16"
+        and not bf16_supported(context.device)
+    ):
+        # Without native bf16 (AVX-512 BF16, AMX) the CPU emulates it: a step took 12x fp32's on AVX2.
+        notes.append(
+            f"warning: losses.feature_precision=bf16 but {context.device} has no native bfloat16; "
+            "it is emulated and much slower than fp32 here (set losses.feature_precision=fp32)"
+        )
     rng: dict[str, Any] = {}
     checkpoint_dir = None
     if has_checkpoint:

@@ -65,3 +65,12 @@ def _check_available(device: torch.device, name: str) -> None:
             raise LbamError(f"device {name!r} asked for but Apple MPS is not available here; use cpu or auto")
     elif device.type != "cpu":
         raise LbamError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 at full speed (not emulated)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
