@@ -115,7 +115,7 @@ def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_features_warn_where_bfloat16_is_emulated(photos, tmp_path, monkeypatch, native):
-    """An AVX2 CPU emulates bf16: a step of the v3 recipe took 12x fp32's, so the run says so."""
+    """An AVX2 CPU emulates bf16: a step of the v2 recipe took 12x fp32's, so the run says so."""
     from lbam.training import setup
 
     monkeypatch.setattr(setup, "bf16_supported", lambda device: native)
