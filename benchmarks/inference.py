@@ -9,7 +9,8 @@ Each (width, size) runs in a fresh subprocess so that its peak resident memory i
 ``--modes`` compares the ways ``lbam.optimize`` runs a generator, measured interleaved in one
 process (each timed round runs every mode once, so a change in the machine's load touches all
 alike): eager float32 (the reference), eager bfloat16, compiled float32 and compiled bfloat16
-(inductor with frozen weights). The input is a real photo (Kodak's kodim05, centre crop resized
+(inductor with frozen weights); where the CPU has no native bfloat16, only float32's two modes run
+and the table goes to a region of its own. The input is a real photo (Kodak's kodim05, centre crop resized
 to the size) with a seeded LaMa-thick hole. Accuracy is against eager float32: the max abs
 difference for compiled float32, the PSNR of the output for bfloat16. Compile time is the first
 call with an empty inductor cache (*cold*, a fresh folder) and again in a new process that finds
@@ -24,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +38,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lbam.model.lbam import LBAMGenerator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_region import machine_description  # noqa: E402 (a sibling script, found by the line above)
 
 ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "data" / "eval" / "kodak24" / "kodim05.png"
@@ -106,7 +109,7 @@ def run_all(widths: list[float], sizes: list[int], repeats: int) -> tuple[list[d
 
 def table(rows: list[dict], ceiling: float) -> str:
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Matrix-multiply ceiling (2048x2048 float32): **{ceiling / 1e9:.1f} GFLOP/s**.",
         "Batch 1, float32, `torch.inference_mode`; latency is the median of the timed runs after one warm-up run. "
         "FLOPs count convolutions only (2 per multiply-add; element-wise work is not counted). "
@@ -140,13 +143,24 @@ def photo_and_mask(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(pixels).permute(2, 0, 1)[None], torch.from_numpy(known)[None, None]
 
 
+def bf16_native() -> bool:
+    """Whether this CPU computes bfloat16 natively; where not, lbam.optimize runs float32."""
+    from lbam.utils.device import bf16_supported
+
+    return bf16_supported(torch.device("cpu"))
+
+
 def build_modes(model: torch.nn.Module, image: torch.Tensor, known: torch.Tensor) -> tuple[dict, dict]:
-    """The four runners, and each compiled one's first-call seconds (the compile)."""
+    """The runners (the four modes; float32's two where bfloat16 is not native), and each compiled
+    one's first-call seconds (the compile)."""
     from lbam.inference.optimize import optimize
 
-    runners = {"eager fp32": model, "eager bf16": optimize(model, "bf16", compile=False)}
+    native = bf16_native()
+    runners = {"eager fp32": model}
+    if native:
+        runners["eager bf16"] = optimize(model, "bf16", compile=False)
     compile_s = {}
-    for name, precision in (("compiled fp32", "fp32"), ("compiled bf16", "bf16")):
+    for name, precision in (("compiled fp32", "fp32"), ("compiled bf16", "bf16"))[: 2 if native else 1]:
         runner = optimize(model, precision, compile=True)
         start = time.perf_counter()
         runner(image, known)
@@ -211,10 +225,15 @@ def run_modes(models: list[str], sizes: list[int], repeats: int) -> list[dict]:
 
 
 def modes_table(rows: list[dict], ceilings: dict[str, float], repeats: int) -> str:
+    bf16 = (
+        f"bfloat16 **{ceilings['bf16'] / 1e9:.1f} GFLOP/s**"
+        if "bf16" in ceilings
+        else "bfloat16 is not native here, so its modes are left out (lbam.optimize runs float32)"
+    )
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}. Matrix-multiply ceilings (2048x2048): float32 "
-        f"**{ceilings['fp32'] / 1e9:.1f} GFLOP/s**, bfloat16 **{ceilings['bf16'] / 1e9:.1f} GFLOP/s**. "
+        f"**{ceilings['fp32'] / 1e9:.1f} GFLOP/s**, {bf16}. "
         f"Latency: median of {repeats} interleaved rounds after the compile and one more call; *ratio* is "
         "the mode's median over eager float32's median in the same rounds. GFLOP/s counts the "
         "convolutions only; % of ceiling is against the matmul ceiling of the mode's precision.",
@@ -225,7 +244,7 @@ def modes_table(rows: list[dict], ceilings: dict[str, float], repeats: int) -> s
     ]
     for r in rows:
         eager = r["median_s"]["eager fp32"]
-        for mode in MODES:
+        for mode in (m for m in MODES if m in r["median_s"]):
             median = r["median_s"][mode]
             achieved = r["flops"] / median
             ceiling = ceilings["bf16" if "bf16" in mode else "fp32"]
@@ -244,19 +263,22 @@ def main_modes(args: argparse.Namespace) -> None:
     models = args.models.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = run_modes(models, sizes, args.repeats)
-    ceilings = {"fp32": matmul_ceiling(), "bf16": matmul_ceiling(dtype=torch.bfloat16)}
+    ceilings = {"fp32": matmul_ceiling()}
+    if bf16_native():
+        ceilings["bf16"] = matmul_ceiling(dtype=torch.bfloat16)
     text = modes_table(rows, ceilings, args.repeats)
     print(text)
     if args.write_docs:
-        sys.path.insert(0, str(Path(__file__).parent))
         from docs_region import write_benchmark_section
 
         made_by = "python benchmarks/inference.py --modes --write-docs"
+        # One region per kind of CPU, so a run on one kind keeps the other's table.
+        if "bf16" in ceilings:
+            region, title = "inference_modes", "lbam.optimize: eager, bf16 and compiled (CPU)"
+        else:
+            region, title = "inference_modes_fp32", "lbam.optimize on a CPU without native bfloat16"
         write_benchmark_section(
-            "inference_modes",
-            "lbam.optimize: eager, bf16 and compiled (CPU)",
-            made_by,
-            "the protocol is in the script's docstring.\n\n" + text,
+            region, title, made_by, "the protocol is in the script's docstring.\n\n" + text
         )
 
 
@@ -290,7 +312,6 @@ def main() -> None:
     text = table(rows, ceiling)
     print(text)
     if args.write_docs:
-        sys.path.insert(0, str(Path(__file__).parent))
         from docs_region import update_region
 
         body = (

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import platform
 import statistics
 import sys
 import time
@@ -177,18 +175,6 @@ def _summary(
     }
 
 
-def machine_description() -> str:
-    """CPU model (from /proc/cpuinfo when there is one) and the number of logical CPUs."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical CPUs"
-
-
 def vgg_note() -> str:
     if default_weights_path().is_file():
         return f"VGG16: torchvision's ImageNet weights ({default_weights_path()})."
@@ -198,11 +184,20 @@ def vgg_note() -> str:
     )
 
 
+def _docs_region():
+    """benchmarks/docs_region.py, loaded by path: this script is also imported by the tests."""
+    spec = importlib.util.spec_from_file_location("docs_region", Path(__file__).with_name("docs_region.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def markdown(results: Sequence[dict]) -> str:
     """The two tables: whole steps per width, then the parts with their shares."""
     first = results[0]
     lines = [
-        f"Machine: {machine_description()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}.",
+        f"Machine: {_docs_region().machine_description()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}.",
         "Recipe: the packaged `paper` config (LBAM `paper` variant with batch norm; L1 hole/valid, perceptual, "
         "style and adversarial terms; two-column critic with batch norm, WGAN-GP, one critic step per "
         "generator step; Adam as the paper), float32, random images and masks. " + vgg_note(),
@@ -242,15 +237,11 @@ def markdown(results: Sequence[dict]) -> str:
 
 def write_docs(path: Path, text: str) -> None:
     """Put the tables in the ``train_step`` region of ``path`` with benchmarks/docs_region.py."""
-    spec = importlib.util.spec_from_file_location("docs_region", Path(__file__).with_name("docs_region.py"))
-    assert spec is not None and spec.loader is not None
-    docs_region = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(docs_region)
     body = (
         "## Training step (CPU)\n\nMade by `python benchmarks/train_step.py --write-docs`; "
         "times depend on the machine and its load.\n\n" + text
     )
-    docs_region.update_region(path, REGION, body)
+    _docs_region().update_region(path, REGION, body)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
