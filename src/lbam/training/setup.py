@@ -26,6 +26,7 @@ from lbam.model.loading import load_model, load_state_strict, resolve_model_path
 from lbam.training import checkpoint as ckpt
 from lbam.training.config import TrainConfig, check_values, upgrade_config_data
 from lbam.training.distributed import DistributedContext
+from lbam.training.lock import LOCK_FILE
 from lbam.training.state import TrainState, build_state
 from lbam.utils.device import bf16_supported
 
@@ -241,8 +242,8 @@ def _check_item(dataset: InpaintingDataset, index: int, root: str) -> None:
 
 def _check_new_run_dir(run_dir: Path) -> list[str]:
     """A new run needs an empty or absent folder, or the folder of a run that never checkpointed."""
-    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
-        return []
+    if not run_dir.exists() or (run_dir.is_dir() and all(p.name == LOCK_FILE for p in run_dir.iterdir())):
+        return []  # a lock file alone is what a start that failed after locking leaves
     if run_dir.is_dir() and (run_dir / CONFIG_FILE).is_file() and not _has_checkpoint(run_dir):
         return [f"{run_dir} holds a run that stopped before its first checkpoint: starting it afresh"]
     raise LbamError(

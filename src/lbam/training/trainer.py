@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from lbam.training import checkpoint as ckpt
 from lbam.training import distributed as dist_utils
 from lbam.training.config import RESUME_SAFE_KEYS, TrainConfig, check_values, upgrade_config_data
 from lbam.training.distributed import DistributedContext
+from lbam.training.lock import RunLock
 from lbam.training.logs import RunLogger
 from lbam.training.sampler import EpochIndexedDataset, StepBatchSampler
 from lbam.training.schedule import apply_schedule
@@ -94,11 +95,37 @@ def _train(
     config: TrainConfig, run_dir: Path, resume: bool, checkpoint: str | int, context: DistributedContext
 ) -> TrainResult:
     use_amp = config.train.amp and context.device.type == "cuda"
-    prepared = _prepare_on_every_process(config, run_dir, resume, checkpoint, context, use_amp)
-    if context.is_main and not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
-    dist_utils.barrier(context)
+    with RunLock(run_dir) as lock:
+        if resume:  # before recovery on resume can touch the folder's checkpoints
+            _collectively(lambda: lock.acquire() if context.is_main else None, context)
+        prepared = _prepare_on_every_process(config, run_dir, resume, checkpoint, context, use_amp)
+        if not resume:
+            _collectively(lambda: _start_run_dir(config, run_dir, lock) if context.is_main else None, context)
+        dist_utils.barrier(context)
+        return _train_prepared(config, run_dir, prepared, context, use_amp)
+
+
+def _start_run_dir(config: TrainConfig, run_dir: Path, lock: RunLock) -> None:
+    """Create a new run's folder, lock it and write its config (the main process only)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire()
+    atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
+
+
+def _collectively(action: Callable[[], None], context: DistributedContext) -> None:
+    """Run ``action``; if it fails on any process, every process raises (with its message where it failed)."""
+    failure: LbamError | None = None
+    try:
+        action()
+    except LbamError as error:
+        failure = error
+    if dist_utils.any_process(failure is not None, context):
+        raise failure or LbamError("set-up failed on another process (see its message)")
+
+
+def _train_prepared(
+    config: TrainConfig, run_dir: Path, prepared: Prepared, context: DistributedContext, use_amp: bool
+) -> TrainResult:
     log = RunLogger(run_dir, enabled=context.is_main, start_step=prepared.state.step)
     try:
         for line in prepared.notes:
@@ -194,15 +221,11 @@ def _prepare_on_every_process(
     use_amp: bool,
 ) -> Prepared:
     """Every process prepares; if one fails, all stop with its message (or a pointer to it)."""
-    failure: LbamError | None = None
-    try:
-        prepared = prepare(config, run_dir, resume, context, use_amp, checkpoint)
-    except LbamError as error:
-        failure, prepared = error, None
-    if dist_utils.any_process(failure is not None, context):
-        raise failure or LbamError("set-up failed on another process (see its message)")
-    assert prepared is not None
-    return prepared
+    prepared: list[Prepared] = []
+    _collectively(
+        lambda: prepared.append(prepare(config, run_dir, resume, context, use_amp, checkpoint)), context
+    )
+    return prepared[0]
 
 
 def _loaders(
