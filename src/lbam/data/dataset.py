@@ -180,7 +180,8 @@ class InpaintingDataset(Dataset):
         pixels = self._crop_and_flip(image, rng)
         known_mask = self.mask_generator((self.crop_size, self.crop_size), rng)
         return {
-            "image": torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0),
+            # astype copies: the crop may be a read-only view of the decoded photo (torch warns on those)
+            "image": torch.from_numpy(pixels.astype(np.float32)).permute(2, 0, 1).div_(255.0),
             "known_mask": torch.from_numpy(np.ascontiguousarray(known_mask, dtype=np.float32))[None],
         }
 

@@ -216,16 +216,21 @@ def find_weights(network: str, path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def read_weights(path: Path, network: str) -> tuple[dict[str, Tensor], list[Tensor]]:
+def read_weights(
+    path: Path, network: str, taps: Sequence[str] | None = None
+) -> tuple[dict[str, Tensor], list[Tensor]]:
     """The trunk tensors (under :class:`ShiftTolerantTrunk`'s names) and the five linear weights of
     an ST-LPIPS file, checked: every expected key, its shape, finite floating-point values.
 
     The file names trunk tensors ``net.slice<k>.<index>.<name>``; ``<index>`` counts modules over
-    the whole trunk, as ``features.<index>.<name>`` does here.
+    the whole trunk, as ``features.<index>.<name>`` does here. With ``taps``, only the trunk up to
+    them is needed and no linear weights are read (the file may hold only those layers, as
+    docs/recipes/pack_for_device.py writes them); the list returned is then empty.
     """
     state = as_state_dict(load_pth(path, f"ST-LPIPS {network} weights"), path)
-    taps = VGG_LPIPS_TAPS if network == "vgg" else ALEX_LPIPS_TAPS
-    channels = VGG_CHANNELS if network == "vgg" else ALEX_CHANNELS
+    channels: Sequence[int] = (VGG_CHANNELS if network == "vgg" else ALEX_CHANNELS) if taps is None else ()
+    if taps is None:
+        taps = VGG_LPIPS_TAPS if network == "vgg" else ALEX_LPIPS_TAPS
     expected = {
         key: tuple(value.shape) for key, value in ShiftTolerantTrunk(network, taps).state_dict().items()
     }
@@ -253,10 +258,9 @@ def load_trunk(
     network: str, taps: Sequence[str], path: str | os.PathLike | None = None
 ) -> ShiftTolerantTrunk:
     """A shift-tolerant trunk (``network`` "vgg" or "alex") with the ST-LPIPS weights, returning ``taps``."""
-    weights, _ = read_weights(find_weights(network, path), network)
+    weights, _ = read_weights(find_weights(network, path), network, taps)
     trunk = ShiftTolerantTrunk(network, taps)
-    wanted = trunk.state_dict().keys()
-    trunk.load_state_dict({key: value for key, value in weights.items() if key in wanted})
+    trunk.load_state_dict(weights)
     return trunk
 
 
