@@ -92,16 +92,7 @@ def prepare(
     data = build_datasets(config)
     notes.append(data.note)
     loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
-    if (
-        loss.vgg is not None
-        and config.losses.feature_precision == "bf16"
-        and not bf16_supported(context.device)
-    ):
-        # Without native bf16 (AVX-512 BF16, AMX) the CPU emulates it: a step took 12x fp32's on AVX2.
-        notes.append(
-            f"warning: losses.feature_precision=bf16 but {context.device} has no native bfloat16; "
-            "it is emulated and much slower than fp32 here (set losses.feature_precision=fp32)"
-        )
+    notes += _emulated_bf16_warning(config, loss.vgg is not None, context.device)
     rng: dict[str, Any] = {}
     checkpoint_dir = None
     if has_checkpoint:
@@ -117,6 +108,16 @@ def prepare(
         rng = saved.rng
         _check_rng(rng, checkpoint_dir)
     return Prepared(state, data, loss, rng, checkpoint_dir, notes)
+
+
+def _emulated_bf16_warning(config: TrainConfig, has_vgg: bool, device: torch.device) -> list[str]:
+    """A warning when bf16 features would be emulated: a step took 12x fp32's on an AVX2 CPU."""
+    if not has_vgg or config.losses.feature_precision != "bf16" or bf16_supported(device):
+        return []
+    return [
+        f"warning: losses.feature_precision=bf16 but {device} has no native bfloat16; "
+        "it is emulated and much slower than fp32 here (set losses.feature_precision=fp32)"
+    ]
 
 
 def _vgg(config: TrainConfig, device: torch.device) -> nn.Module | None:
