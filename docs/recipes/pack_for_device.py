@@ -19,6 +19,7 @@ Add ``/.gpudata/`` (or OUT) to ``.git/info/exclude`` so that it travels only whe
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def loss_layers(out: Path) -> int:
             state["net.slice1." + key.split(".", 1)[1]] = trunk[key]
         else:
             state["scaling_layer." + key] = trunk[key]
-    import io
-
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(out, buffer.getvalue())
