@@ -22,7 +22,6 @@ the timed parts (Python, the timer itself).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -41,6 +40,9 @@ from lbam.training.distributed import DistributedContext
 from lbam.training.setup import _vgg
 from lbam.training.state import TrainState, build_state
 from lbam.training.step import StepSettings, step_generator, train_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_region import machine_description, update_region  # noqa: E402 (a sibling script, found by the line above)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -184,20 +186,11 @@ def vgg_note() -> str:
     )
 
 
-def _docs_region():
-    """benchmarks/docs_region.py, loaded by path: this script is also imported by the tests."""
-    spec = importlib.util.spec_from_file_location("docs_region", Path(__file__).with_name("docs_region.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def markdown(results: Sequence[dict]) -> str:
     """The two tables: whole steps per width, then the parts with their shares."""
     first = results[0]
     lines = [
-        f"Machine: {_docs_region().machine_description()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}.",
+        f"Machine: {machine_description()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}.",
         "Recipe: the packaged `paper` config (LBAM `paper` variant with batch norm; L1 hole/valid, perceptual, "
         "style and adversarial terms; two-column critic with batch norm, WGAN-GP, one critic step per "
         "generator step; Adam as the paper), float32, random images and masks. " + vgg_note(),
@@ -241,7 +234,7 @@ def write_docs(path: Path, text: str) -> None:
         "## Training step (CPU)\n\nMade by `python benchmarks/train_step.py --write-docs`; "
         "times depend on the machine and its load.\n\n" + text
     )
-    _docs_region().update_region(path, REGION, body)
+    update_region(path, REGION, body)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
