@@ -36,7 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO.parent / "shared" / "data" / "eval" / "kodak24"
 DOCS = REPO / "docs" / "benchmarks.md"
 REGION = "object_removal"
-DEFAULT_METHODS = "telea,ns,lbam:lbam-compact@full,lbam:lbam-compact@fit"
+DEFAULT_METHODS = (
+    "telea,ns,lbam:lbam-compact@full+paste,lbam:lbam-compact@fit+paste,"
+    "lbam:lbam-compact@full,lbam:lbam-compact@fit"
+)
 SECOND_KINDS = ("lama_thick", "lama_boxes")
 SHEET_PAIRS = (1, 14, 30, 45)  # shown on the contact sheets
 
@@ -151,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{np.mean([item.hole_ratio for item in prepared]):.3f}. Metrics on the composited image; "
             "ST-LPIPS is the shift-tolerant LPIPS with the AlexNet trunk (lower is better). "
             "`@full` is one pass over the photo (lbam 0.1's default for photos up to 1024 px); `@fit` "
-            "is today's default.\n\n"
+            "is today's default strategy. `+paste` is the model's raw output pasted into the hole "
+            "(lbam 0.1); without it, the fill is harmonically blended (`--blend harmonic`, today's "
+            "default).\n\n"
             + text
             + "\n\n"
             + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)

@@ -15,6 +15,9 @@ from lbam.evaluation.methods import (
     make_methods,
     parse_method_list,
 )
+from lbam.imaging.harmonic import harmonize
+from lbam.inference.pipeline import run_model
+from lbam.options import InpaintOptions
 
 
 def smooth_image(height: int = 48, width: int = 40) -> np.ndarray:
@@ -85,9 +88,9 @@ def tiny_lbam_file(tmp_path):
 
 def test_generator_file_by_path_composites_the_raw_output(tiny_lbam_file):
     path, model = tiny_lbam_file
-    method = make_method(f"lbam:{path}")
+    method = make_method(f"lbam:{path}+paste")
     assert isinstance(method, GeneratorMethod)
-    assert method.name == "lbam:tiny"
+    assert method.name == "lbam:tiny+paste"
     truth = smooth_image(128, 128)
     known = square_hole(128, 128)
     given = truth * known[..., None]
@@ -103,6 +106,21 @@ def test_generator_file_by_path_composites_the_raw_output(tiny_lbam_file):
         )
     assert np.array_equal(result[known], truth[known])
     assert np.allclose(result[~known], raw[~known], atol=1e-6)
+
+
+def test_generator_blends_as_lbam_inpaint_does_by_default(tiny_lbam_file):
+    path, model = tiny_lbam_file
+    method = make_method(f"lbam:{path}")
+    assert method.name == "lbam:tiny" and method.options.blend == "harmonic"
+    assert make_method(f"lbam:{path}@fit+paste").options == InpaintOptions(strategy="fit", blend="paste")
+    truth = smooth_image(128, 128)
+    known = square_hole(128, 128)
+    given = truth * known[..., None]
+    raw = run_model(model, given, ~known)
+    expected = harmonize(np.clip(raw, 0, 1), given, known)
+    result = method.inpaint(given, known)
+    assert np.array_equal(result[known], truth[known])
+    assert np.allclose(result[~known], np.clip(expected[~known], 0, 1), atol=1e-6)
 
 
 def test_generator_pads_sizes_that_are_not_multiples(tiny_lbam_file):

@@ -10,6 +10,7 @@ from torch import nn
 import lbam
 from inference_helpers import Recorder
 from lbam.errors import LbamError
+from lbam.imaging.harmonic import harmonize
 from lbam.inference import pipeline
 from lbam.inference.pipeline import pad_to_multiple
 from lbam.model.lbam import LBAMGenerator
@@ -45,13 +46,47 @@ def test_numpy_odd_size_known_pixels_bit_exact_and_holes_from_model(model):
     image = random_image(333, 517)
     hole = np.zeros((333, 517), dtype=bool)
     hole[100:160, 200:290] = True
-    result = lbam.inpaint(image, hole, model)
+    result = lbam.inpaint(image, hole, model, blend="paste")
     assert isinstance(result, np.ndarray)
     assert result.shape == image.shape and result.dtype == np.uint8
     np.testing.assert_array_equal(result[~hole], image[~hole])
     expected = expected_hole_values(model, image, hole)
     assert np.abs(result[hole].astype(int) - expected.astype(int)).max() <= 1  # float rounding only
     assert (result[hole] != image[hole]).mean() > 0.9
+
+
+def test_harmonic_blend_is_the_model_output_shifted_by_the_harmonic_error(model):
+    """The default blend: raw output plus the harmonic spread of its error on the known pixels."""
+    image = random_image(150, 170, seed=3)
+    hole = np.zeros((150, 170), dtype=bool)
+    hole[40:90, 60:130] = True
+    result = lbam.inpaint(image, hole, model)
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    raw = pipeline.run_model(model, image, hole)
+    expected = harmonize(np.clip(raw, 0, 1), image / 255.0, ~hole)
+    expected = np.rint(np.clip(expected, 0, 1) * 255)[hole]
+    assert np.abs(result[hole].astype(int) - expected).max() <= 1
+    assert np.abs(result[hole].astype(int) - expected_hole_values(model, image, hole).astype(int)).max() > 5
+
+
+def test_harmonic_blend_removes_a_colour_cast_the_paste_keeps():
+    """A model whose fill is the photo plus a constant cast: harmonic takes the cast away, paste keeps it."""
+
+    class Cast(nn.Module):
+        size_multiple = 1
+
+        def forward(self, image, known_mask):
+            return torch.full_like(image, 0.5) + 0.2  # a flat grey, 51 levels too bright
+
+    image = np.full((64, 80, 3), 128, dtype=np.uint8)
+    hole = np.zeros((64, 80), dtype=bool)
+    hole[20:44, 25:60] = True
+    harmonic = lbam.inpaint(image, hole, Cast(), strategy="full")
+    pasted = lbam.inpaint(image, hole, Cast(), strategy="full", blend="paste")
+    assert np.abs(harmonic[hole].astype(int) - 128).max() <= 1
+    assert np.abs(pasted[hole].astype(int) - 179).max() <= 1
+    with pytest.raises(LbamError, match="blend"):
+        lbam.inpaint(image, hole, Cast(), blend="poisson")
 
 
 def test_pil_rgb_round_trip(model):
@@ -71,7 +106,7 @@ def test_sixteen_bit_array_stays_sixteen_bit_and_exact(model):
     image = random_image(150, 140, dtype=np.uint16)
     hole = np.zeros((150, 140), dtype=np.uint16)
     hole[30:70, 40:90] = 65535
-    result = lbam.inpaint(image, hole, model)
+    result = lbam.inpaint(image, hole, model, blend="paste")
     assert result.dtype == np.uint16 and result.shape == image.shape
     known = hole == 0
     np.testing.assert_array_equal(result[known], image[known])
@@ -85,7 +120,7 @@ def test_hole_touching_every_border(model):
     hole[:10, :] = True  # top edge
     hole[:, -7:] = True  # right edge
     hole[-5:, :30] = True  # bottom-left corner
-    result = lbam.inpaint(image, hole, model)
+    result = lbam.inpaint(image, hole, model, blend="paste")
     np.testing.assert_array_equal(result[~hole], image[~hole])
     expected = expected_hole_values(model, image, hole)
     assert np.abs(result[hole].astype(int) - expected.astype(int)).max() <= 1
@@ -95,7 +130,7 @@ def test_grayscale_stays_grayscale(model):
     grey = random_image(100, 130, channels=1)[:, :, 0]
     hole = np.zeros(grey.shape, dtype=bool)
     hole[20:50, 30:80] = True
-    result = lbam.inpaint(Image.fromarray(grey), Image.fromarray(hole), model)
+    result = lbam.inpaint(Image.fromarray(grey), Image.fromarray(hole), model, blend="paste")
     assert result.mode == "L" and result.size == (130, 100)
     out = np.asarray(result)
     np.testing.assert_array_equal(out[~hole], grey[~hole])

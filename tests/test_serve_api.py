@@ -126,6 +126,7 @@ def test_iopaint_json_request(client):
         (lambda c: post(c, png(photo()), png(np.full((96, 128), 255, np.uint8))), 400, "whole image as hole"),
         (lambda c: post(c, png(photo(500, 500)), png(hole(500, 500))), 413, "above the limit"),
         (lambda c: post(c, png(photo()), png(hole()), strategy="magic"), 422, "unknown strategy"),
+        (lambda c: post(c, png(photo()), png(hole()), blend="poisson"), 422, "unknown blend"),
         (lambda c: post(c, png(photo()), png(hole()), dilate="lots"), 422, "must be a number"),
         (lambda c: post(c, png(photo()), png(hole()), colour="red"), 422, "unknown option 'colour'"),
         (lambda c: post(c, png(photo()), png(hole()), format="gif"), 422, "format must be"),
@@ -187,11 +188,23 @@ def test_a_full_queue_answers_503_with_retry_after(model):
     assert first.status_code == 200
 
 
+def test_the_blend_option_reaches_the_pipeline(client):
+    image, mask = photo(), hole()
+    known = mask == 0
+    results = {}
+    for blend in ("harmonic", "paste"):
+        response = post(client, png(image), png(mask), strategy="full", blend=blend)
+        assert response.status_code == 200 and response.headers["X-Lbam-Blend"] == blend
+        results[blend] = np.asarray(Image.open(io.BytesIO(response.content)))
+        np.testing.assert_array_equal(results[blend][known], image[known])
+    assert (results["harmonic"][~known] != results["paste"][~known]).any()
+
+
 def test_openapi_documents_the_options(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/api/v1/inpaint"]["post"]["requestBody"]["content"]
     fields = body["multipart/form-data"]["schema"]["properties"]
-    assert {"image", "mask", "dilate", "strategy", "context", "format"} <= set(fields)
+    assert {"image", "mask", "dilate", "strategy", "context", "blend", "format"} <= set(fields)
     assert "hd_strategy" in body["application/json"]["schema"]["properties"]
     assert client.get("/").status_code == 200 and "data-testid" in client.get("/").text
     assert "Access-Control-Allow-Origin" not in client.get("/api/v1/health").headers

@@ -21,6 +21,8 @@ DEFAULT_MAX_PIXELS = 144_000_000
 # How a model runs (lbam.optimize, --precision): auto = bfloat16 where the device has it natively.
 PRECISIONS = ("auto", "fp32", "bf16")
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
+# How a fill meets the photo (lbam.inference.pipeline.blend_fill).
+BLENDS = ("harmonic", "paste")
 
 
 def _option(default: Any, help: str, **argparse_settings: Any) -> Any:
@@ -41,6 +43,8 @@ class InpaintOptions:
         max_pixels: the largest photo or mask accepted, in pixels, checked before decoding.
         crop_margin: context pixels around each hole region (crop).
         crop_min_size: the smallest window side (crop).
+        blend: "harmonic" (the fill is shifted to meet the photo without a seam) or "paste" (the
+            model's output as is).
     """
 
     invert_mask: bool = _option(False, "the mask is white where the photo is kept")
@@ -63,10 +67,18 @@ class InpaintOptions:
     )
     crop_margin: int = _option(128, "context around each hole (crop)", metavar="PX")
     crop_min_size: int = _option(512, "smallest crop window side (crop)", metavar="PX")
+    blend: str = _option(
+        "harmonic",
+        "harmonic: shift each fill by the smooth spread of the model's error on the pixels around "
+        "it, so it meets the photo without a seam or colour cast; paste: the model's output as is",
+        choices=BLENDS,
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise LbamError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        if self.blend not in BLENDS:
+            raise LbamError(f"unknown blend {self.blend!r}; use one of {', '.join(BLENDS)}")
         if self.dilate < 0:
             raise LbamError(f"dilate must be >= 0 pixels, got {self.dilate}")
         if not (math.isfinite(self.context) and 0 <= self.context <= 8):

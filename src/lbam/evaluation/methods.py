@@ -12,8 +12,10 @@ Specs accepted by :func:`make_method`: ``telea`` and ``ns`` (OpenCV's ``cv2.inpa
 images, radius 3 by default), ``biharmonic`` (scikit-image), ``lbam:PATH_OR_NAME`` and
 ``pconv:PATH`` (a generator file loaded with :func:`lbam.model.loading.load_model`; bare ``lbam``
 means the default packaged model). A generator runs in one pass over the whole image unless the
-spec ends in ``@STRATEGY`` (``lbam:lbam-compact@fit``): then it runs as ``lbam inpaint
---strategy STRATEGY`` does.
+spec names ``@STRATEGY`` (``lbam:lbam-compact@fit``): then it runs as ``lbam inpaint
+--strategy STRATEGY`` does. Its fill meets the photo as ``lbam inpaint``'s default ``--blend
+harmonic`` has it, unless the spec ends in ``+paste`` (``lbam:lbam-compact+paste``,
+``lbam:lbam-compact@fit+paste``): the raw output, as lbam 0.1 pasted it.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from skimage.restoration import inpaint_biharmonic
 
 from lbam.errors import LbamError
 from lbam.imaging.io import picture_from_array, picture_to_array
-from lbam.inference.pipeline import inpaint_picture, run_model
+from lbam.inference.pipeline import inpaint_picture, predict
 from lbam.model.loading import load_model
-from lbam.options import DEFAULT_MODEL, InpaintOptions
+from lbam.options import BLENDS, DEFAULT_MODEL, InpaintOptions
 
 CLASSICAL = ("telea", "ns", "biharmonic")
 GENERATOR_KINDS = ("lbam", "pconv")
-KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME[@STRATEGY], pconv:PATH[@STRATEGY]"
+KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME[@STRATEGY][+BLEND], pconv:PATH[@STRATEGY][+BLEND]"
 
 
 @runtime_checkable
@@ -95,15 +97,17 @@ class GeneratorMethod:
     ``lbam inpaint`` does (:func:`lbam.inference.pipeline.run_model`).
     """
 
-    def __init__(self, model, name: str, device: str = "cpu", strategy: str = "full") -> None:
+    def __init__(
+        self, model, name: str, device: str = "cpu", strategy: str = "full", blend: str = "harmonic"
+    ) -> None:
         self.model = model.to(device)
         self.name = name
         self.device = device
-        self.options = InpaintOptions(strategy=strategy)
+        self.options = InpaintOptions(strategy=strategy, blend=blend)
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         if self.options.strategy == "full":
-            output = run_model(self.model, image.astype(np.float32), ~known_mask)
+            output = predict(self.model, image.astype(np.float32), ~known_mask, None, self.options.blend)
             return composite(np.clip(output, 0.0, 1.0), image, known_mask)
         # Other strategies work on the photo's own 8-bit pixels, as lbam inpaint does.
         pixels = to_uint8(image)
@@ -127,6 +131,8 @@ def _generator_label(kind: str, target: str) -> str:
 
 def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
     """Build the method a spec names (see the module docstring); LbamError for an unknown spec."""
+    blend = next((name for name in BLENDS if spec.endswith(f"+{name}")), None)
+    spec = spec.removesuffix(f"+{blend}") if blend else spec
     spec, at, strategy = spec.partition("@")
     kind, sep, target = spec.partition(":")
     if not sep and kind in CLASSICAL:
@@ -145,8 +151,10 @@ def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
             raise LbamError(
                 f"{target} holds a {architecture} generator, not {kind}: use {architecture}:{target}"
             )
-        label = _generator_label(kind, target) + (f"@{strategy}" if at else "")
-        return GeneratorMethod(model, label, device, strategy if at else "full")
+        label = (
+            _generator_label(kind, target) + (f"@{strategy}" if at else "") + (f"+{blend}" if blend else "")
+        )
+        return GeneratorMethod(model, label, device, strategy if at else "full", blend or "harmonic")
     raise LbamError(f"unknown method {spec!r}; known: {KNOWN_SPECS}")
 
 

@@ -24,6 +24,12 @@ Strategies (``max_size`` is the longer side one model pass may see):
 - ``resize``: downscale the photo so its longer side is ``max_size``, run, upscale the output and
   paste its hole pixels at full resolution.
 - ``auto`` (default): ``fit``.
+
+Blends (how a fill meets the photo): ``harmonic`` (default) shifts the model's output in each
+window by the harmonic interpolation of its error on the window's known pixels
+(:mod:`lbam.imaging.harmonic`), at the scale the model ran, so the fill meets the photo without a
+seam and takes its colour from the photo; ``paste`` uses the raw output (lbam 0.1's behaviour).
+Either way only hole pixels are written.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from PIL import Image
 from torch import nn
 
 from lbam.errors import LbamError
+from lbam.imaging.harmonic import harmonize
 from lbam.imaging.io import (
     Picture,
     check_pixels,
@@ -55,7 +62,7 @@ from lbam.imaging.io import (
 )
 from lbam.imaging.masks import as_hole, prepare_hole
 from lbam.model.loading import DEFAULT_TRAIN_SIZE, load_model
-from lbam.options import DEFAULT_MODEL, InpaintOptions
+from lbam.options import BLENDS, DEFAULT_MODEL, InpaintOptions
 from lbam.utils.device import resolve_device
 
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
@@ -167,20 +174,37 @@ def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarr
     return output[0, :, :height, :width].permute(1, 2, 0).float().cpu().numpy()
 
 
-def predict(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None = None) -> np.ndarray:
-    """Raw model output (H, W, 3) float32 for a region, downscaled to ``max_size`` first if it is longer.
+def predict(
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None = None, blend: str = "paste"
+) -> np.ndarray:
+    """The fill (H, W, 3) float32 for a region, downscaled to ``max_size`` first if it is longer.
 
     The small hole map keeps every low-resolution pixel that overlaps a hole, so no hole is lost.
+    ``blend="harmonic"`` corrects the model's output where it ran (:func:`blend_fill`), before
+    any upscaling; ``"paste"`` returns the raw output.
     """
     height, width = hole.shape
     scale = 1.0 if max_size is None else max_size / max(height, width)
     if scale >= 1.0:
-        return run_model(model, color, hole)
+        return blend_fill(run_model(model, color, hole), color, hole, blend)
     small = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes are (W, H)
     small_color = cv2.resize(color, small, interpolation=cv2.INTER_AREA).reshape(small[1], small[0], -1)
     small_hole = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-    output = run_model(model, small_color, small_hole)
+    output = blend_fill(run_model(model, small_color, small_hole), small_color, small_hole, blend)
     return cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def blend_fill(output: np.ndarray, color: np.ndarray, hole: np.ndarray, blend: str) -> np.ndarray:
+    """How the fill meets the photo: ``output`` (H, W, 3) float as is ("paste"), or shifted by the
+    harmonic spread of its error on the known pixels ("harmonic", :func:`lbam.imaging.harmonic.harmonize`).
+
+    ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole.
+    """
+    if blend == "paste":
+        return output
+    if blend != "harmonic":
+        raise LbamError(f"unknown blend {blend!r}; use one of {', '.join(BLENDS)}")
+    return harmonize(np.clip(output, 0.0, 1.0), to_unit(color), ~hole)
 
 
 def paste_holes(target: np.ndarray, hole: np.ndarray, output: np.ndarray) -> None:
@@ -188,17 +212,19 @@ def paste_holes(target: np.ndarray, hole: np.ndarray, output: np.ndarray) -> Non
     target[hole] = from_unit(output[hole], target.dtype, target.shape[-1])
 
 
-def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray, blend: str = "paste") -> np.ndarray:
     """One pass on the whole photo; returns new (H, W, C) pixels."""
     result = color.copy()
-    paste_holes(result, hole, run_model(model, color, hole))
+    paste_holes(result, hole, predict(model, color, hole, None, blend))
     return result
 
 
-def inpaint_resized(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int) -> np.ndarray:
+def inpaint_resized(
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int, blend: str = "paste"
+) -> np.ndarray:
     """One pass on the photo downscaled to ``max_size``; hole pixels filled from the upscaled output."""
     result = color.copy()
-    paste_holes(result, hole, predict(model, color, hole, max_size))
+    paste_holes(result, hole, predict(model, color, hole, max_size, blend))
     return result
 
 
@@ -293,7 +319,7 @@ def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowP
 
 
 def inpaint_regions(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan, blend: str = "paste"
 ) -> tuple[np.ndarray, int]:
     """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes."""
     result = color.copy()
@@ -301,7 +327,7 @@ def inpaint_regions(
     for box in boxes:
         (top, bottom, left, right), max_size = plan(box)
         window_hole = hole[top:bottom, left:right]
-        output = predict(model, color[top:bottom, left:right], window_hole, max_size)
+        output = predict(model, color[top:bottom, left:right], window_hole, max_size, blend)
         # Paste only this box's hole pixels: holes of other boxes get their own, centred window.
         own = np.zeros_like(window_hole)
         rows = slice(box[0] - top, box[1] - top)
@@ -338,9 +364,9 @@ def inpaint_picture(
     strategy = choose_strategy(options.strategy)
     calls = 1
     if strategy == "full":
-        color = inpaint_full(model, picture.color, hole)
+        color = inpaint_full(model, picture.color, hole, options.blend)
     elif strategy == "resize":
-        color = inpaint_resized(model, picture.color, hole, options.max_size)
+        color = inpaint_resized(model, picture.color, hole, options.max_size, options.blend)
     else:
         if strategy == "fit":
             plan = fit_plan(hole.shape, options.context, train_size(model))
@@ -349,7 +375,7 @@ def inpaint_picture(
             plan = crop_plan(
                 hole.shape, options.crop_margin, options.crop_min_size, options.max_size, multiple
             )
-        color, calls = inpaint_regions(model, picture.color, hole, plan)
+        color, calls = inpaint_regions(model, picture.color, hole, plan, options.blend)
     seconds = time.perf_counter() - start
     return picture.with_color(color), InpaintReport(strategy, hole_fraction, calls, seconds)
 

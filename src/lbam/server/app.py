@@ -107,6 +107,7 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
         headers = {
             "X-Lbam-Seconds": f"{result.seconds:.3f}",
             "X-Lbam-Strategy": result.strategy,
+            "X-Lbam-Blend": options.blend,
             "X-Lbam-Hole-Fraction": f"{result.hole_fraction:.6f}",
         }
         return Response(result.data, media_type=MEDIA_TYPES[result.fmt], headers=headers)

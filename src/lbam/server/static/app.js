@@ -258,6 +258,7 @@ async function inpaint() {
     form.append("mask", await blobOf(state.mask), "mask.png");
     form.append("dilate", $("dilate").value || "0");
     form.append("strategy", $("strategy").value);
+    form.append("blend", $("blend").value);
     form.append("format", "png");
     const response = await fetch("/api/v1/inpaint", { method: "POST", body: form });
     if (!response.ok) {
