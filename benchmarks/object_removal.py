@@ -156,10 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "`@full` is one pass over the photo (lbam 0.1's default for photos up to 1024 px); `@fit` "
             "is today's default strategy. `+paste` is the model's raw output pasted into the hole "
             "(lbam 0.1); without it, the fill is harmonically blended (`--blend harmonic`, today's "
-            "default).\n\n"
-            + text
-            + "\n\n"
-            + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
+            "default).\n\n" + text + "\n\n" + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
         )
         write_docs(body)
         print(f"updated {DOCS} and {len(sheets)} contact sheets", file=sys.stderr)
