@@ -98,12 +98,13 @@ class GeneratorMethod:
     """
 
     def __init__(
-        self, model, name: str, device: str = "cpu", strategy: str = "full", blend: str = "harmonic"
+        self, model, name: str, device: str = "cpu", strategy: str = "full", blend: str | None = None
     ) -> None:
         self.model = model.to(device)
         self.name = name
         self.device = device
-        self.options = InpaintOptions(strategy=strategy, blend=blend)
+        # blend None: lbam inpaint's default, so the two never drift apart
+        self.options = InpaintOptions(strategy=strategy, **({"blend": blend} if blend else {}))
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         if self.options.strategy == "full":
@@ -154,7 +155,7 @@ def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
         label = (
             _generator_label(kind, target) + (f"@{strategy}" if at else "") + (f"+{blend}" if blend else "")
         )
-        return GeneratorMethod(model, label, device, strategy if at else "full", blend or "harmonic")
+        return GeneratorMethod(model, label, device, strategy if at else "full", blend)
     raise LbamError(f"unknown method {spec!r}; known: {KNOWN_SPECS}")
 
 

@@ -175,13 +175,13 @@ def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarr
 
 
 def predict(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None = None, blend: str = "paste"
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None, blend: str
 ) -> np.ndarray:
     """The fill (H, W, 3) float32 for a region, downscaled to ``max_size`` first if it is longer.
 
     The small hole map keeps every low-resolution pixel that overlaps a hole, so no hole is lost.
-    ``blend="harmonic"`` corrects the model's output where it ran (:func:`blend_fill`), before
-    any upscaling; ``"paste"`` returns the raw output.
+    ``blend`` (an :class:`InpaintOptions` value) is applied where the model ran
+    (:func:`blend_fill`), before any upscaling.
     """
     height, width = hole.shape
     scale = 1.0 if max_size is None else max_size / max(height, width)
@@ -212,7 +212,7 @@ def paste_holes(target: np.ndarray, hole: np.ndarray, output: np.ndarray) -> Non
     target[hole] = from_unit(output[hole], target.dtype, target.shape[-1])
 
 
-def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray, blend: str = "paste") -> np.ndarray:
+def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray, blend: str) -> np.ndarray:
     """One pass on the whole photo; returns new (H, W, C) pixels."""
     result = color.copy()
     paste_holes(result, hole, predict(model, color, hole, None, blend))
@@ -220,7 +220,7 @@ def inpaint_full(model: nn.Module, color: np.ndarray, hole: np.ndarray, blend: s
 
 
 def inpaint_resized(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int, blend: str = "paste"
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int, blend: str
 ) -> np.ndarray:
     """One pass on the photo downscaled to ``max_size``; hole pixels filled from the upscaled output."""
     result = color.copy()
@@ -319,7 +319,7 @@ def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowP
 
 
 def inpaint_regions(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan, blend: str = "paste"
+    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan, blend: str
 ) -> tuple[np.ndarray, int]:
     """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes."""
     result = color.copy()
