@@ -232,3 +232,10 @@ def test_pconv_depth_is_a_training_setting():
         "compact_cpu", ["model.architecture=pconv", "model.generator={width: 0.25, layers: 5}"]
     )
     assert config.model.generator_config().layers == 5
+
+
+def test_train_config_critic_choice():
+    assert load_train_config("paper").model.critic == "two_column"  # the paper's critic by default
+    assert load_train_config("paper", ["model.critic=patch"]).model.critic == "patch"
+    with pytest.raises(LbamError, match="model.critic must be one of two_column, patch, got 'global'"):
+        load_train_config("paper", ["model.critic=global"])

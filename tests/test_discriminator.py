@@ -1,4 +1,4 @@
-"""Two-column critic: shapes, widths, normalisation options, the two columns, and WGAN-GP through it."""
+"""The critics: shapes, widths, normalisation options, the two columns, the patch critic, WGAN-GP through them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from lbam.losses.adversarial import critic_loss, gradient_penalty
-from lbam.model.discriminator import TwoColumnDiscriminator
+from lbam.model.discriminator import PatchDiscriminator, TwoColumnDiscriminator, build_critic
+from lbam.training.step import critic_input
 
 
 def inputs(batch: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,3 +101,61 @@ def test_wgan_gp_step_trains_critic(norm: str) -> None:
     grads = [p.grad for p in critic.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert critic.fusion.weight.grad.abs().sum() > 0
+
+
+def test_patch_critic_scores_only_hole_patches() -> None:
+    critic = PatchDiscriminator(width=0.125)
+    image, _ = inputs(2, 128, 128)
+    known = torch.ones(2, 1, 128, 128)
+    known[:, :, 40:80, 40:80] = 0
+    scores = critic(image, known)
+    assert scores.shape == (2,) and torch.isfinite(scores).all()
+    # Pixels far from the hole (further than the 70 px receptive field) do not change the score.
+    changed = image.clone()
+    changed[:, :, :, 125:] = torch.rand(2, 3, 128, 3)
+    changed[:, :, :2, :] = torch.rand(2, 3, 2, 128)
+    torch.testing.assert_close(critic(changed, known), scores)
+    # Pixels in the hole do.
+    filled = image.clone()
+    filled[:, :, 50:70, 50:70] = 1 - filled[:, :, 50:70, 50:70]
+    assert not torch.allclose(critic(filled, known), scores)
+
+
+def test_patch_critic_is_hole_weighted_mean_of_patch_scores() -> None:
+    critic = PatchDiscriminator(width=0.0625)
+    image, known = inputs(1, 64, 96, seed=3)
+    patch_scores = critic.layers(torch.cat((image, known), 1))
+    assert patch_scores.shape == (1, 1, 6, 10)  # 64/8 - 2, 96/8 - 2: two stride-1 4x4 convs
+    hole_share = torch.nn.functional.interpolate(1 - known, size=(6, 10), mode="area")
+    expected = (patch_scores * hole_share).sum() / hole_share.sum()
+    torch.testing.assert_close(critic(image, known), expected.view(1))
+
+
+def test_patch_critic_without_hole_scores_zero() -> None:
+    critic = PatchDiscriminator(width=0.0625)
+    image, _ = inputs(2, 64, 64)
+    assert torch.equal(critic(image, torch.ones(2, 1, 64, 64)), torch.zeros(2))
+
+
+def test_build_critic_names() -> None:
+    assert isinstance(build_critic("two_column", 0.0625, "none"), TwoColumnDiscriminator)
+    patch = build_critic("patch", 0.25, "instance")
+    assert isinstance(patch, PatchDiscriminator) and patch.sees_composite
+    assert [m.out_channels for m in patch.modules() if isinstance(m, nn.Conv2d)] == [16, 32, 64, 128, 1]
+    with pytest.raises(ValueError, match="critic must be one of two_column, patch"):
+        build_critic("global", 1.0, "none")
+    with pytest.raises(ValueError, match="at least 32"):
+        patch(torch.rand(1, 3, 16, 64), torch.ones(1, 1, 16, 64))
+
+
+def test_patch_critic_judges_the_composite() -> None:
+    image, known = inputs(2, 64, 64, seed=5)
+    output = torch.rand(2, 3, 64, 64, requires_grad=True)
+    patch, two_column = PatchDiscriminator(width=0.0625), TwoColumnDiscriminator(width=0.0625)
+    judged = critic_input(patch, output, image, known)
+    torch.testing.assert_close(judged, output * (1 - known) + image * known)
+    assert critic_input(two_column, output, image, known) is output
+    # The adversarial term of a patch critic reaches the hole pixels of the output only.
+    patch(judged, known).sum().backward()
+    assert output.grad is not None
+    assert torch.all(output.grad * known == 0) and torch.any(output.grad * (1 - known) != 0)

@@ -8,7 +8,7 @@ from torch import nn
 
 from lbam.errors import LbamError
 from lbam.features.vgg import VGG16Features
-from lbam.losses.adversarial import critic_loss, generator_adversarial_loss, gradient_penalty
+from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import (
     InpaintingLoss,
     LossConfig,
@@ -42,6 +42,7 @@ def test_paper_defaults() -> None:
     assert (w.hole, w.valid, w.perceptual, w.style, w.adversarial, w.gradient_penalty, w.ssim) == (
         6.0, 1.0, 0.01, 120.0, 0.1, 10.0, 0.0,
     )  # fmt: skip
+    assert w.critic_drift == 0.0  # off unless a recipe asks for it
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), "big", None])
@@ -285,3 +286,11 @@ def test_gradient_penalty_uses_known_mask() -> None:
     known = half_hole_mask(2, 8)  # gradient = known mask: norm sqrt(96)
     gp = gradient_penalty(critic, torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), known)
     assert gp.item() == pytest.approx((96**0.5 - 1) ** 2, rel=1e-5)
+
+
+def test_drift_penalty_is_mean_square_of_real_scores() -> None:
+    scores = torch.tensor([3.0, -1.0, 2.0], requires_grad=True)
+    penalty = drift_penalty(scores)
+    assert penalty.item() == pytest.approx((9 + 1 + 4) / 3)
+    penalty.backward()
+    torch.testing.assert_close(scores.grad, 2 * scores.detach() / 3)  # pulls every score to 0

@@ -38,9 +38,20 @@ def _state(step: int = 7) -> ckpt.TrainingState:
         d_optimizer=optimizer.state_dict(),
         scalers={"g": {"scale": 1024.0, "_growth_tracker": 3}},
         rng=ckpt.capture_rng_state(),
-        best_psnr=21.5,
-        metrics={"psnr": 21.5, "ssim": 0.75},
+        best_score=0.18,
+        select_by="st_lpips",
+        metrics={"psnr": 21.5, "ssim": 0.75, "st_lpips": 0.18},
     )
+
+
+def test_checkpoints_from_before_select_by_keep_their_best_psnr(tmp_path):
+    path = ckpt.save_checkpoint(tmp_path, ckpt.checkpoint_name(7), _state())
+    meta = json.loads((path / ckpt.META_FILE).read_text())
+    del meta["best_score"], meta["select_by"]
+    meta["best_psnr"] = 21.5  # how lbam 0.1 wrote it
+    (path / ckpt.META_FILE).write_text(json.dumps(meta))
+    loaded = ckpt.load_checkpoint(path)
+    assert (loaded.best_score, loaded.select_by) == (21.5, "psnr")
 
 
 def test_round_trip_restores_models_optimisers_and_metadata(tmp_path):
@@ -49,7 +60,8 @@ def test_round_trip_restores_models_optimisers_and_metadata(tmp_path):
     assert path.name == "step_00000007"
     assert sorted(p.name for p in path.iterdir()) == ["meta.json", "state.safetensors"]
     loaded = ckpt.load_checkpoint(path)
-    assert loaded.step == 7 and loaded.best_psnr == 21.5 and loaded.metrics == {"psnr": 21.5, "ssim": 0.75}
+    assert (loaded.step, loaded.best_score, loaded.select_by) == (7, 0.18, "st_lpips")
+    assert loaded.metrics == {"psnr": 21.5, "ssim": 0.75, "st_lpips": 0.18}
     assert loaded.config == state.config and loaded.scalers == state.scalers
     for key, value in state.generator.items():
         assert torch.equal(loaded.generator[key], value), key

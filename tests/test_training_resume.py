@@ -6,7 +6,9 @@ every state a checkpoint must carry (generator, critic, both Adams, RNGs) is exe
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +113,61 @@ def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
     _assert_identical(_weights(straight, 3), _weights(split, 3))
     records = [r for r in read_metrics(split / "metrics.jsonl") if "train/tv" in r]
     assert [r["step"] for r in records] == [1, 2, 3] and all(r["train/style"] > 0 for r in records)
+
+
+def test_resume_is_exact_with_the_patch_critic_and_drift(photos, tmp_path):
+    """The patch critic and its drift term resume bit-exactly; the drift pulls real scores to 0."""
+    settings = {"model__critic": "patch", "losses__critic_drift": 0.001}
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train(tiny_config(photos, straight, steps=3, **settings)).step == 3
+    assert train(tiny_config(photos, split, steps=2, **settings)).step == 2
+    assert train(load_run_config(split, ["train.steps=3"]), split, resume=True).step == 3
+    _assert_identical(_weights(straight, 3), _weights(split, 3))
+    records = [r for r in read_metrics(split / "metrics.jsonl") if "train/real_score" in r]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    # d_loss = -wasserstein + 10 * penalty + 0.001 * mean(real^2), and mean(real^2) >= mean(real)^2
+    for r in records:
+        drift_part = r["train/d_loss"] + r["train/wasserstein"] - 10 * r["train/gradient_penalty"]
+        assert drift_part >= 0.001 * r["train/real_score"] ** 2 - 1e-6
+    assert load_run_config(split).model.critic == "patch"
+
+
+def test_runs_from_before_the_critic_choice_resume_with_the_two_column_critic(photos, straight_run, tmp_path):
+    run_dir = tmp_path / "old"
+    shutil.copytree(straight_run, run_dir)
+    config_file = run_dir / "config.yaml"
+    text = config_file.read_text()
+    assert "  critic: two_column\n" in text
+    config_file.write_text(text.replace("  critic: two_column\n", ""))
+    meta_file = run_dir / "checkpoints" / "step_00000004" / ckpt.META_FILE
+    meta = json.loads(meta_file.read_text())
+    del meta["config"]["model"]["critic"]
+    meta_file.write_text(json.dumps(meta))
+    assert load_run_config(run_dir).model.critic == "two_column"
+    assert train(load_run_config(run_dir, ["train.steps=5"]), run_dir, resume=True).step == 5
+
+
+def _best_step(run_dir: Path) -> int:
+    return int(ckpt.best_checkpoint(run_dir / "checkpoints").name.split("_")[1])
+
+
+def test_select_by_st_lpips_keeps_the_lowest_and_a_resume_may_switch_metric(photos, tmp_path):
+    run_dir = tmp_path / "run"
+    settings = {"train__val_every": 1, "train__select_by": "st_lpips", "train__keep_last": 10}
+    assert train(tiny_config(photos, run_dir, steps=4, **settings)).step == 4
+    validation = [r for r in read_metrics(run_dir / "metrics.jsonl") if "val/psnr" in r]
+    distances = {r["step"]: r["val/st_lpips"] for r in validation}
+    assert sorted(distances) == [1, 2, 3, 4] and all(0 < d < 1 for d in distances.values())
+    assert _best_step(run_dir) == min(distances, key=distances.get)
+    assert "ST-LPIPS" in (run_dir / "train.log").read_text()
+    # Switching to SSIM on resume: the ST-LPIPS best is not comparable, so step 5 becomes best.
+    resumed = train(load_run_config(run_dir, ["train.steps=6", "train.select_by=ssim"]), run_dir, resume=True)
+    assert resumed.step == 6
+    validation = [r for r in read_metrics(run_dir / "metrics.jsonl") if "val/ssim" in r and r["step"] > 4]
+    ssim = {r["step"]: r["val/ssim"] for r in validation}
+    assert sorted(ssim) == [5, 6] and "val/st_lpips" not in validation[0]
+    assert _best_step(run_dir) == max(ssim, key=ssim.get)
+    assert resumed.best_score == max(ssim.values())
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -2,7 +2,7 @@
 
 The critic outputs an unbounded score per sample (no sigmoid); higher means "looks real".
 
-- critic:    ``mean D(fake) - mean D(real) + gp_weight * gradient_penalty``
+- critic:    ``mean D(fake) - mean D(real) + gp_weight * gradient_penalty + drift_weight * drift``
 - generator: ``-mean D(fake)``
 
 Not copied from the authors' release: there the critic ends in a sigmoid and its loss is
@@ -30,6 +30,17 @@ def critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
 def generator_adversarial_loss(fake_scores: Tensor) -> Tensor:
     """Generator's adversarial term ``-mean(fake)``; scores (B,) -> scalar."""
     return -fake_scores.mean()
+
+
+def drift_penalty(real_scores: Tensor) -> Tensor:
+    """``mean(D(real)^2)``: scores (B,) -> scalar (Karras et al. 2018, "epsilon drift").
+
+    The Wasserstein loss only sees score differences, so nothing stops every score from
+    wandering off together; with the generator's term ``-mean D(fake)`` in its total, a critic
+    whose scores sit at several hundred makes the logged losses meaningless and fp16 scaling
+    fragile. A small weight (Karras et al. use 0.001) anchors the real scores near zero.
+    """
+    return real_scores.pow(2).mean()
 
 
 def gradient_penalty(

@@ -28,7 +28,17 @@ from lbam.errors import LbamError
 from lbam.imaging.metrics import composite, ssim
 
 # The weighted terms, in the order of LossConfig's fields.
-WEIGHT_NAMES = ("hole", "valid", "perceptual", "style", "adversarial", "gradient_penalty", "ssim", "tv")
+WEIGHT_NAMES = (
+    "hole",
+    "valid",
+    "perceptual",
+    "style",
+    "adversarial",
+    "gradient_penalty",
+    "critic_drift",
+    "ssim",
+    "tv",
+)
 FEATURE_PRECISIONS = ("fp32", "bf16")
 
 
@@ -37,7 +47,8 @@ class LossConfig:
     """The loss weights (the paper's by default) and where the VGG16 features come from.
 
     ``total = hole*L_hole + valid*L_valid + perceptual*L_perc + style*L_style + ssim*L_ssim``; the
-    trainer adds ``adversarial * L_adv``, and ``gradient_penalty`` weighs the critic's WGAN-GP term.
+    trainer adds ``adversarial * L_adv``, and ``gradient_penalty`` weighs the critic's WGAN-GP term
+    and ``critic_drift`` its drift penalty (:func:`lbam.losses.adversarial.drift_penalty`).
     ``adversarial = 0`` turns the critic off entirely: it is neither built nor trained.
     """
 
@@ -47,6 +58,7 @@ class LossConfig:
     style: float = 120.0
     adversarial: float = 0.1
     gradient_penalty: float = 10.0
+    critic_drift: float = 0.0
     ssim: float = 0.0
     tv: float = 0.0
     # The perceptual/style feature network: a torchvision vgg16-397923af.pth (None: torch's hub

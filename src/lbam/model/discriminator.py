@@ -1,4 +1,6 @@
-"""The two-column critic of LBAM (Xie et al. 2019), trained as a WGAN-GP critic.
+"""The critics trained against the generator (WGAN-GP): LBAM's two-column critic and a patch critic.
+
+The two-column critic (Xie et al. 2019):
 
 One column looks at the known region (``image * known_mask``), the other at the filled region
 (``image * (1 - known_mask)``); their final features are concatenated and fused into one score
@@ -9,6 +11,11 @@ Normalisation: the paper's critic has batch norm after every column conv but the
 (``norm="batch"``, the default). The WGAN-GP paper advises against batch norm in the critic,
 because the gradient penalty is defined per sample and batch statistics mix samples; ``"none"``
 and ``"instance"`` (affine instance norm, as the WGAN-GP paper suggests instead) are offered.
+
+The patch critic (not in LBAM; the 70 px PatchGAN of Isola et al. 2017, which DeepFill v2 and LaMa
+use against inpainting blur) scores every 70 px patch of the composite and averages the scores of
+the patches that overlap the hole. One score per image says little about texture; one per patch
+says where the fill looks synthetic.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 COLUMN_CHANNELS = (64, 128, 256, 512, 512, 512)
+PATCH_CHANNELS = (64, 128, 256, 512)
 NORMS = ("batch", "none", "instance")
+CRITICS = ("two_column", "patch")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -70,6 +79,7 @@ class TwoColumnDiscriminator(nn.Module):
 
     size_multiple = 64
     min_size = 128
+    sees_composite = False  # the paper's critic judges the raw output
 
     def __init__(self, width: float = 1.0, norm: str = "batch") -> None:
         super().__init__()
@@ -97,3 +107,64 @@ class TwoColumnDiscriminator(nn.Module):
         if pad_h or pad_w:
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         return self.fusion(x).mean(dim=(1, 2, 3))
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN critic that scores the hole's patches.
+
+    Args:
+        width: multiplies the channel counts 64, 128, 256, 512.
+        norm: as :class:`TwoColumnDiscriminator`; never on the first conv.
+
+    ``forward(image, known_mask) -> scores``:
+        image: (B, 3, H, W) in [0, 1]: the ground truth, or the composite (known pixels from the
+            ground truth: :attr:`sees_composite`), so that only the fill can tell them apart.
+        known_mask: (B, 1, H, W), 1 = known pixel, 0 = hole; also an input channel, so the critic
+            knows which pixels to judge.
+        H and W: at least 32.
+        scores: (B,) unbounded floats, higher = more real: the mean of the patch scores weighted by
+            how much of each patch's centre cell is hole. A sample without a hole scores 0.
+
+    Three 4x4 stride-2 convs and two 4x4 stride-1 convs: each score sees 70x70 pixels.
+    """
+
+    min_size = 32
+    sees_composite = True
+
+    def __init__(self, width: float = 1.0, norm: str = "none") -> None:
+        super().__init__()
+        if not width > 0:
+            raise ValueError(f"width must be positive, got {width}")
+        if norm not in NORMS:
+            raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.width = float(width)
+        self.norm = norm
+        channels = [4, *(max(1, round(c * width)) for c in PATCH_CHANNELS)]
+        layers: list[nn.Module] = [
+            DownBlock(channels[i], channels[i + 1], norm if i > 0 else "none") for i in range(3)
+        ]
+        layers.append(nn.Conv2d(channels[3], channels[4], kernel_size=4, padding=1))
+        layers.append(_norm(norm, channels[4]))
+        layers.append(nn.LeakyReLU(0.2))
+        layers.append(nn.Conv2d(channels[4], 1, kernel_size=4, padding=1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
+        if min(image.shape[-2:]) < self.min_size:
+            raise ValueError(
+                f"the patch critic needs H and W of at least {self.min_size}, got {tuple(image.shape[-2:])}"
+            )
+        known_mask = known_mask[:, :1].to(image.dtype)
+        patch_scores = self.layers(torch.cat((image, known_mask), 1))
+        hole_share = F.interpolate(1 - known_mask, size=patch_scores.shape[-2:], mode="area")
+        weighted = (patch_scores * hole_share).sum(dim=(1, 2, 3))
+        return weighted / hole_share.sum(dim=(1, 2, 3)).clamp_min(1e-6)
+
+
+def build_critic(kind: str, width: float, norm: str) -> nn.Module:
+    """The critic named ``kind`` (one of :data:`CRITICS`)."""
+    if kind == "two_column":
+        return TwoColumnDiscriminator(width=width, norm=norm)
+    if kind == "patch":
+        return PatchDiscriminator(width=width, norm=norm)
+    raise ValueError(f"critic must be one of {', '.join(CRITICS)}, got {kind!r}")

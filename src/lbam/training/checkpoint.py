@@ -67,7 +67,8 @@ class TrainingState:
     d_optimizer: dict[str, Any] | None = None
     scalers: dict[str, Any] = field(default_factory=dict)
     rng: dict[str, Any] = field(default_factory=dict)
-    best_psnr: float | None = None
+    best_score: float | None = None  # the best validation value of select_by so far
+    select_by: str = "psnr"
     metrics: dict[str, float] = field(default_factory=dict)  # validation results at this step
 
 
@@ -85,7 +86,8 @@ def save_checkpoint(root: str | os.PathLike, name: str, state: TrainingState) ->
         "version": VERSION,
         "step": state.step,
         "config": state.config,
-        "best_psnr": state.best_psnr,
+        "best_score": state.best_score,
+        "select_by": state.select_by,
         "metrics": state.metrics,
         "scalers": state.scalers,
         "has_critic": state.critic is not None,
@@ -161,7 +163,9 @@ def _state_from(meta: dict[str, Any], tensors: dict[str, Tensor]) -> TrainingSta
         d_optimizer=_unflatten_optimizer(meta["d_optimizer"], tensors) if "d_optimizer" in meta else None,
         scalers=meta.get("scalers", {}),
         rng=_unflatten_rng(meta["rng"], tensors),
-        best_psnr=meta.get("best_psnr"),
+        # Runs from before train.select_by kept the best PSNR under "best_psnr".
+        best_score=meta.get("best_score", meta.get("best_psnr")),
+        select_by=meta.get("select_by", "psnr"),
         metrics=meta.get("metrics", {}),
     )
 

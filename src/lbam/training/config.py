@@ -19,7 +19,9 @@ from typing import Any
 from lbam.config import load_config, load_yaml, to_dict
 from lbam.errors import LbamError
 from lbam.losses.inpainting import LossConfig
+from lbam.model.discriminator import CRITICS
 from lbam.model.registry import generator_config
+from lbam.training.validation import SELECT_BY
 
 
 @dataclass
@@ -45,6 +47,7 @@ class ModelConfig:
     # The architecture's own settings (LBAMConfig: variant, width, last_activation; PConvConfig:
     # width, layers); missing keys take that config's defaults, unknown keys are errors.
     generator: dict = field(default_factory=dict)
+    critic: str = "two_column"  # two_column (paper) | patch (PatchGAN on the hole's patches)
     critic_width: float = 1.0
     critic_norm: str = "batch"  # batch (paper) | none | instance
     # Start a new run from these generator weights instead of a random init (fine-tuning): any
@@ -90,6 +93,7 @@ class LoopConfig:
     checkpoint_every: int = 2000
     sample_every: int = 2000
     keep_last: int = 3
+    select_by: str = "psnr"  # psnr | ssim | st_lpips: the validation metric that picks "best"
     out_dir: str = "runs/lbam"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
@@ -114,6 +118,7 @@ RESUME_SAFE_KEYS = (
     "train.checkpoint_every",
     "train.sample_every",
     "train.keep_last",
+    "train.select_by",  # which checkpoint is kept as best, not how the run trains
     "train.device",
     "data.num_workers",
 )
@@ -147,11 +152,15 @@ def upgrade_config_data(data: dict[str, Any]) -> dict[str, Any]:
     """Config data of lbam 0.1 (``model.width``, ``model.variant`` ...) in today's layout.
 
     Today those keys live under ``model.generator``; old run folders and YAML files still load.
+    Runs from before ``model.critic`` existed had the two-column critic.
     """
     model = data.get("model")
-    if not isinstance(model, dict) or not any(key in model for key in LEGACY_GENERATOR_KEYS):
+    if not isinstance(model, dict):
         return data
     model = dict(model)
+    model.setdefault("critic", "two_column")  # runs from before the patch critic
+    if not any(key in model for key in LEGACY_GENERATOR_KEYS):
+        return {**data, "model": model}
     generator = dict(model.get("generator") or {})
     for key in LEGACY_GENERATOR_KEYS:
         if key in model:
@@ -203,6 +212,12 @@ def check_values(config: TrainConfig) -> None:
         )
     if config.data.num_workers < 0:
         raise LbamError(f"config key 'data.num_workers' must be >= 0, got {config.data.num_workers}")
+    if config.train.select_by not in SELECT_BY:
+        raise LbamError(
+            f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
+        )
+    if config.model.critic not in CRITICS:
+        raise LbamError(f"model.critic must be one of {', '.join(CRITICS)}, got {config.model.critic!r}")
     if config.model.critic_norm not in ("batch", "none", "instance"):
         raise LbamError(
             f"model.critic_norm must be batch, none or instance, got {config.model.critic_norm!r}"

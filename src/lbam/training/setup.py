@@ -19,7 +19,7 @@ from lbam.config import flatten, to_dict
 from lbam.data.dataset import InpaintingDataset
 from lbam.data.masks import mask_generator_from_spec
 from lbam.errors import LbamError
-from lbam.features.stlpips import load_stlpips_vgg
+from lbam.features.stlpips import load_st_lpips, load_stlpips_vgg
 from lbam.features.vgg import load_vgg16
 from lbam.losses.inpainting import InpaintingLoss
 from lbam.model.loading import load_model, load_state_strict, resolve_model_path
@@ -54,6 +54,7 @@ class Prepared:
     rng: dict[str, Any]
     checkpoint_dir: Path | None
     notes: list[str]
+    st_lpips: nn.Module | None = None  # the validation's ST-LPIPS, when train.select_by needs it
 
 
 def prepare(
@@ -107,7 +108,10 @@ def prepare(
             )
         rng = saved.rng
         _check_rng(rng, checkpoint_dir)
-    return Prepared(state, data, loss, rng, checkpoint_dir, notes)
+    st_lpips = None
+    if config.train.select_by == "st_lpips":
+        st_lpips = load_st_lpips().to(context.device)
+    return Prepared(state, data, loss, rng, checkpoint_dir, notes, st_lpips)
 
 
 def _emulated_bf16_warning(config: TrainConfig, has_vgg: bool, device: torch.device) -> list[str]:

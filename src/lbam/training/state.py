@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lbam.config import to_dict
 from lbam.errors import LbamError
-from lbam.model.discriminator import TwoColumnDiscriminator
+from lbam.model.discriminator import build_critic
 from lbam.model.loading import load_state_strict
 from lbam.model.registry import build_generator
 from lbam.training import checkpoint as ckpt
@@ -44,7 +44,8 @@ class TrainState:
     d_scaler: torch.amp.GradScaler
     trained_generator: nn.Module
     step: int = 0
-    best_psnr: float | None = None
+    best_score: float | None = None  # the best validation value of best_metric so far
+    best_metric: str = "psnr"
 
     def checkpoint(self, config: TrainConfig, metrics: dict[str, float]) -> ckpt.TrainingState:
         """The checkpoint form of this state (with the global RNG states captured now)."""
@@ -57,12 +58,13 @@ class TrainState:
             d_optimizer=self.d_optimizer.state_dict() if self.d_optimizer is not None else None,
             scalers={"g": self.g_scaler.state_dict(), "d": self.d_scaler.state_dict()},
             rng=ckpt.capture_rng_state(),
-            best_psnr=self.best_psnr,
+            best_score=self.best_score,
+            select_by=self.best_metric,
             metrics=metrics,
         )
 
     def restore(self, saved: ckpt.TrainingState, where: Path) -> None:
-        """Load a checkpoint's weights, optimiser and scaler states, step and best PSNR (not the RNGs)."""
+        """Load a checkpoint's weights, optimiser and scaler states, step and best score (not the RNGs)."""
         what = f"checkpoint {where}"
         load_state_strict(self.generator, saved.generator, f"{what} (generator)")
         _load_optimizer(self.g_optimizer, saved.g_optimizer, f"{what} (generator optimiser)")
@@ -74,7 +76,7 @@ class TrainState:
         if self.g_scaler.is_enabled() and saved.scalers.get("g"):  # a CPU checkpoint has none
             self.g_scaler.load_state_dict(saved.scalers["g"])
             self.d_scaler.load_state_dict(saved.scalers.get("d") or saved.scalers["g"])
-        self.step, self.best_psnr = saved.step, saved.best_psnr
+        self.step, self.best_score, self.best_metric = saved.step, saved.best_score, saved.select_by
 
 
 def build_state(config: TrainConfig, context: DistributedContext, use_amp: bool) -> TrainState:
@@ -88,7 +90,7 @@ def build_state(config: TrainConfig, context: DistributedContext, use_amp: bool)
     generator = build_generator(model.architecture, **model.generator).to(context.device).train()
     critic = None
     if config.losses.uses_critic:
-        critic = TwoColumnDiscriminator(width=model.critic_width, norm=model.critic_norm)
+        critic = build_critic(model.critic, model.critic_width, model.critic_norm)
         critic.to(context.device).train()
     optim = config.optim
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=optim.g_lr, betas=optim.g_betas)

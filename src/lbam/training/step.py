@@ -2,6 +2,7 @@
 
     output    = G(image, known_mask)                      raw output in [0, 1]
     critic:     critic_loss(D(image), D(output.detach())) + gp_weight * gradient_penalty
+                + drift_weight * mean D(image)^2
     generator:  InpaintingLoss(output, image, known_mask) + adversarial * -mean D(output)
 
 Each backward pass is split where its terms share no graph (the critic's Wasserstein term and its
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lbam.losses.adversarial import critic_loss, generator_adversarial_loss, gradient_penalty
+from lbam.imaging.metrics import composite
+from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import InpaintingLoss
 from lbam.training import distributed as dist_utils
 from lbam.training.distributed import DistributedContext
@@ -71,10 +73,18 @@ def train_step(
     output = output.float()
     values: dict[str, Tensor] = {}
     if state.critic is not None:
-        values.update(critic_update(state, image, output.detach(), known_mask, settings, random, timer))
+        fake = critic_input(state.critic, output.detach(), image, known_mask)
+        values.update(critic_update(state, image, fake, known_mask, settings, random, timer))
     values.update(generator_update(state, image, output, known_mask, settings, timer))
     state.step += 1
     return values
+
+
+def critic_input(critic: torch.nn.Module, output: Tensor, image: Tensor, known_mask: Tensor) -> Tensor:
+    """What the critic judges as fake: the raw output, or the composite for a patch critic."""
+    if getattr(critic, "sees_composite", False):
+        return composite(output, image, known_mask)
+    return output
 
 
 def critic_update(
@@ -90,6 +100,7 @@ def critic_update(
     critic, optimizer, scaler = state.critic, state.d_optimizer, state.d_scaler
     assert critic is not None and optimizer is not None
     weight = settings.loss.weights.gradient_penalty
+    drift_weight = settings.loss.weights.critic_drift
     for _ in range(settings.critic_steps):
         with timer("optimisers"):
             optimizer.zero_grad(set_to_none=True)
@@ -101,7 +112,8 @@ def critic_update(
             penalty = gradient_penalty(critic, image, fake, known_mask, generator=random)
         with timer("critic"):
             wasserstein = critic_loss(real_scores, fake_scores)
-            scaler.scale(wasserstein).backward()
+            drift = drift_penalty(real_scores)
+            scaler.scale(wasserstein + drift_weight * drift).backward()
         with timer("penalty"):
             scaler.scale(weight * penalty).backward()
         with timer("optimisers"):
@@ -110,8 +122,9 @@ def critic_update(
             scaler.update()
             dist_utils.broadcast_buffers(critic, settings.context)
     return {
-        "d_loss": (wasserstein + weight * penalty).detach(),
+        "d_loss": (wasserstein + weight * penalty + drift_weight * drift).detach(),
         "gradient_penalty": penalty.detach(),
+        "real_score": real_scores.mean().detach(),
         "wasserstein": (real_scores.mean() - fake_scores.mean()).detach(),
     }
 
@@ -138,7 +151,8 @@ def generator_update(
     if state.critic is not None:
         with timer("critic"), settings.autocast():
             state.critic.requires_grad_(False)  # the adversarial term trains the generator only
-            adversarial = generator_adversarial_loss(state.critic(output_leaf, known_mask).float())
+            judged = critic_input(state.critic, output_leaf, image, known_mask)
+            adversarial = generator_adversarial_loss(state.critic(judged, known_mask).float())
             state.critic.requires_grad_(True)
     with timer("optimisers"):
         state.g_optimizer.zero_grad(set_to_none=True)

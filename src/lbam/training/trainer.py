@@ -46,7 +46,7 @@ from lbam.training.schedule import apply_schedule
 from lbam.training.setup import CONFIG_FILE, Prepared, TrainData, prepare
 from lbam.training.state import TrainState, distribute
 from lbam.training.step import StepSettings, step_generator, train_step
-from lbam.training.validation import sample_images, validate
+from lbam.training.validation import METRIC_NAMES, is_better, sample_images, validate
 from lbam.utils.files import atomic_write_text
 
 
@@ -57,7 +57,7 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool
-    best_psnr: float | None
+    best_score: float | None  # the best validation value of train.select_by
     last_validation: dict[str, float]
     generator: nn.Module | None = None
     critic: nn.Module | None = None
@@ -205,7 +205,7 @@ def _loop(
         log.info("finished %d steps in %s", state.step, run_dir)
     dist_utils.barrier(context)
     return TrainResult(
-        run_dir, state.step, interrupted, state.best_psnr, validation, state.generator, state.critic
+        run_dir, state.step, interrupted, state.best_score, validation, state.generator, state.critic
     )
 
 
@@ -294,19 +294,23 @@ def _validate(
     log: RunLogger,
     context: DistributedContext,
 ) -> dict[str, float]:
-    """Validation on rank 0 (the others wait); a new best PSNR is saved as ``checkpoints/best``."""
+    """Validation on rank 0 (the others wait); a new best ``train.select_by`` is saved as ``checkpoints/best``."""
     state = prepared.state
-    results = validate(state.generator, loader, context.device) if context.is_main else {}
+    results = validate(state.generator, loader, context.device, prepared.st_lpips) if context.is_main else {}
     dist_utils.barrier(context)
     if not context.is_main:
         return results
     step = state.step
     log.scalars(step, {f"val/{k}": v for k, v in results.items()})
-    log.info("step %d: validation PSNR %.3f dB, SSIM %.4f", step, results["psnr"], results["ssim"])
-    if state.best_psnr is None or results["psnr"] > state.best_psnr:
-        state.best_psnr = results["psnr"]
+    extra = f", ST-LPIPS {results['st_lpips']:.4f}" if "st_lpips" in results else ""
+    log.info("step %d: validation PSNR %.3f dB, SSIM %.4f%s", step, results["psnr"], results["ssim"], extra)
+    metric = config.train.select_by
+    # A resume may change train.select_by: a best of another metric is not comparable.
+    best = state.best_score if state.best_metric == metric else None
+    if is_better(results[metric], best, metric):
+        state.best_score, state.best_metric = results[metric], metric
         ckpt.save_best(run_dir / "checkpoints", state.checkpoint(config, results))
-        log.info("step %d: new best validation PSNR, saved checkpoints/best", step)
+        log.info("step %d: new best validation %s, saved checkpoints/best", step, METRIC_NAMES[metric])
     return results
 
 
