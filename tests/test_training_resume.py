@@ -95,6 +95,16 @@ def test_two_steps_then_resume_equals_four_steps(photos, straight_run, tmp_path)
     assert steps == [1, 2, 3, 4]
 
 
+def _three_steps_straight_and_split(photos: Path, tmp_path: Path, settings: dict) -> Path:
+    """Train 3 steps at once and 2 + 1 with a resume; assert equal weights; the split run's folder."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train(tiny_config(photos, straight, steps=3, **settings)).step == 3
+    assert train(tiny_config(photos, split, steps=2, **settings)).step == 2
+    assert train(load_run_config(split, ["train.steps=3"]), split, resume=True).step == 3
+    _assert_identical(_weights(straight, 3), _weights(split, 3))
+    return split
+
+
 def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
     """The bf16 feature network and the TV term keep a run bit-exact across a resume."""
     settings = {
@@ -106,11 +116,7 @@ def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
         "losses__feature_scale": 0.5,
         "losses__adversarial": 0.0,
     }
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert train(tiny_config(photos, straight, steps=3, **settings)).step == 3
-    assert train(tiny_config(photos, split, steps=2, **settings)).step == 2
-    assert train(load_run_config(split, ["train.steps=3"]), split, resume=True).step == 3
-    _assert_identical(_weights(straight, 3), _weights(split, 3))
+    split = _three_steps_straight_and_split(photos, tmp_path, settings)
     records = [r for r in read_metrics(split / "metrics.jsonl") if "train/tv" in r]
     assert [r["step"] for r in records] == [1, 2, 3] and all(r["train/style"] > 0 for r in records)
 
@@ -118,11 +124,7 @@ def test_resume_is_exact_with_bf16_features_and_tv(photos, tmp_path):
 def test_resume_is_exact_with_the_patch_critic_and_drift(photos, tmp_path):
     """The patch critic and its drift term resume bit-exactly; the drift pulls real scores to 0."""
     settings = {"model__critic": "patch", "losses__critic_drift": 0.001}
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert train(tiny_config(photos, straight, steps=3, **settings)).step == 3
-    assert train(tiny_config(photos, split, steps=2, **settings)).step == 2
-    assert train(load_run_config(split, ["train.steps=3"]), split, resume=True).step == 3
-    _assert_identical(_weights(straight, 3), _weights(split, 3))
+    split = _three_steps_straight_and_split(photos, tmp_path, settings)
     records = [r for r in read_metrics(split / "metrics.jsonl") if "train/real_score" in r]
     assert [r["step"] for r in records] == [1, 2, 3]
     # d_loss = -wasserstein + 10 * penalty + 0.001 * mean(real^2), and mean(real^2) >= mean(real)^2

@@ -38,6 +38,13 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def _check_settings(width: float, norm: str) -> None:
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    if norm not in NORMS:
+        raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
+
+
 class DownBlock(nn.Module):
     """4x4 stride-2 conv (with bias), optional normalisation, LeakyReLU 0.2; halves H and W."""
 
@@ -83,10 +90,7 @@ class TwoColumnDiscriminator(nn.Module):
 
     def __init__(self, width: float = 1.0, norm: str = "batch") -> None:
         super().__init__()
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width}")
-        if norm not in NORMS:
-            raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        _check_settings(width, norm)
         self.width = float(width)
         self.norm = norm
         self.known_column = column(width, norm)
@@ -133,10 +137,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, width: float = 1.0, norm: str = "none") -> None:
         super().__init__()
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width}")
-        if norm not in NORMS:
-            raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        _check_settings(width, norm)
         self.width = float(width)
         self.norm = norm
         channels = [4, *(max(1, round(c * width)) for c in PATCH_CHANNELS)]
