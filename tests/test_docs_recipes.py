@@ -40,7 +40,7 @@ def test_the_patch_critic_recipe_loads_and_chains_from_the_packaged_model():
     v4 = load_train_config(RECIPES / "lbam-compact-v4.yaml")
     v3 = load_train_config(RECIPES / "lbam-compact-v3.yaml")
     assert v4.model.generator == v3.model.generator
-    assert (v4.model.critic, v4.losses.adversarial, v4.losses.critic_drift) == ("patch", 0.04, 0.001)
+    assert (v4.model.critic, v4.losses.adversarial, v4.losses.critic_drift) == ("patch", 0.01, 0.001)
     assert v4.losses.uses_critic and v4.optim.d_lr == 4 * v4.optim.g_lr
     # Only the critic is new: the reconstruction terms are v3c's.
     for name in ("hole", "valid", "perceptual", "style", "ssim", "tv", "vgg_weights", "feature_scale"):
