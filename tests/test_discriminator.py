@@ -144,8 +144,33 @@ def test_build_critic_names() -> None:
     assert [m.out_channels for m in patch.modules() if isinstance(m, nn.Conv2d)] == [16, 32, 64, 128, 1]
     with pytest.raises(ValueError, match="critic must be one of two_column, patch"):
         build_critic("global", 1.0, "none")
-    with pytest.raises(ValueError, match="at least 32"):
+    with pytest.raises(ValueError, match="multiples of 8 and at least 32"):
         patch(torch.rand(1, 3, 16, 64), torch.ones(1, 1, 16, 64))
+    with pytest.raises(ValueError, match="multiples of 8 and at least 32"):
+        patch(torch.rand(1, 3, 36, 64), torch.ones(1, 1, 36, 64))
+
+
+def _period8_share(critic: nn.Module) -> float:
+    """How much of the critic's input gradient on a flat grey hole repeats every 8 px (interior only)."""
+    image = torch.full((1, 3, 512, 512), 0.5, requires_grad=True)
+    critic(image, torch.zeros(1, 1, 512, 512)).sum().backward()
+    grad = image.grad[0].sum(0)[128:384, 128:384]
+    phases = grad.reshape(32, 8, 32, 8).mean(dim=(0, 2))
+    return ((phases - phases.mean()).pow(2).mean().sqrt() / grad.abs().mean()).item()
+
+
+def test_patch_critic_gradient_has_no_8px_lattice() -> None:
+    """A generator learns whatever lattice the critic's gradient has: keep the blur before stride 2."""
+    torch.manual_seed(0)
+    assert _period8_share(PatchDiscriminator(width=0.25)) < 1e-4
+    # The same layout with plain 4x4 stride-2 convs (the first version) repeats every 8 px.
+    torch.manual_seed(0)
+    aliased = PatchDiscriminator(width=0.25)
+    for block in aliased.layers[:3]:
+        conv = block.conv
+        block.conv = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=4, stride=2, padding=1)
+        block.down = nn.Identity()
+    assert _period8_share(aliased) > 0.3
 
 
 def test_patch_critic_judges_the_composite() -> None:

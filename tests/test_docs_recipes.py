@@ -45,4 +45,4 @@ def test_the_patch_critic_recipe_loads_and_chains_from_the_packaged_model():
     # Only the critic is new: the reconstruction terms are v3c's.
     for name in ("hole", "valid", "perceptual", "style", "ssim", "tv", "vgg_weights", "feature_scale"):
         assert getattr(v4.losses, name) == getattr(v3.losses, name), name
-    assert v4.optim.decay_steps == v4.train.steps == 2000
+    assert v4.optim.decay_steps == v4.train.steps == 1500

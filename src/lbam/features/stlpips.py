@@ -82,17 +82,20 @@ def binomial_filter(dtype: torch.dtype = torch.float32) -> Tensor:
 
 
 class BlurDownsample(nn.Module):
-    """Anti-aliased stride-2 step: reflection pad 2, per-channel 3x3 binomial blur, stride 2.
+    """Anti-aliased stride-2 step: reflection pad, per-channel 3x3 binomial blur, stride 2.
 
-    ``forward(x)``: (B, C, H, W) -> (B, C, floor((H + 1) / 2) + 1, floor((W + 1) / 2) + 1).
+    ``forward(x)``: (B, C, H, W) -> (B, C, H', W') with H' = floor((H + 2 * padding - 3) / 2) + 1:
+    ST-LPIPS pads 2 (H' = floor((H + 1) / 2) + 1); ``padding=1`` halves even sizes exactly.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, padding: int = 2) -> None:
         super().__init__()
+        self.padding = padding
         self.register_buffer("filt", binomial_filter()[None, None].repeat(channels, 1, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
+        pad = (self.padding,) * 4
+        return F.conv2d(F.pad(x, pad, mode="reflect"), self.filt, stride=2, groups=x.shape[1])
 
 
 def _build(plan: Sequence[tuple], depth: int) -> nn.Sequential:

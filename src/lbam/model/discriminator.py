@@ -12,10 +12,13 @@ Normalisation: the paper's critic has batch norm after every column conv but the
 because the gradient penalty is defined per sample and batch statistics mix samples; ``"none"``
 and ``"instance"`` (affine instance norm, as the WGAN-GP paper suggests instead) are offered.
 
-The patch critic (not in LBAM; the 70 px PatchGAN of Isola et al. 2017, which DeepFill v2 and LaMa
-use against inpainting blur) scores every 70 px patch of the composite and averages the scores of
-the patches that overlap the hole. One score per image says little about texture; one per patch
-says where the fill looks synthetic.
+The patch critic (not in LBAM; a PatchGAN as Isola et al. 2017, which DeepFill v2 and LaMa use
+against inpainting blur) scores every patch of the composite and averages the scores of the
+patches that overlap the hole. One score per image says little about texture; one per patch says
+where the fill looks synthetic. Its downsampling is anti-aliased (a binomial blur before each
+stride-2 step, Zhang 2019): with plain 4x4 stride-2 convs its input gradient repeated every 8 px,
+and a generator trained against it drew an 8 px lattice into large fills (1.4 grey levels after
+1,000 steps, ``benchmarks/grid_artifacts.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lbam.features.stlpips import BlurDownsample
 
 COLUMN_CHANNELS = (64, 128, 256, 512, 512, 512)
 PATCH_CHANNELS = (64, 128, 256, 512)
@@ -113,6 +118,20 @@ class TwoColumnDiscriminator(nn.Module):
         return self.fusion(x).mean(dim=(1, 2, 3))
 
 
+class BlurDownBlock(nn.Module):
+    """3x3 conv, optional normalisation, LeakyReLU 0.2, then a blurred stride-2 step; halves H and W."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.norm = _norm(norm, out_channels)
+        self.activation = nn.LeakyReLU(0.2)
+        self.down = BlurDownsample(out_channels, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.activation(self.norm(self.conv(x))))
+
+
 class PatchDiscriminator(nn.Module):
     """A PatchGAN critic that scores the hole's patches.
 
@@ -125,13 +144,15 @@ class PatchDiscriminator(nn.Module):
             ground truth: :attr:`sees_composite`), so that only the fill can tell them apart.
         known_mask: (B, 1, H, W), 1 = known pixel, 0 = hole; also an input channel, so the critic
             knows which pixels to judge.
-        H and W: at least 32.
+        H and W: multiples of 8, at least 32.
         scores: (B,) unbounded floats, higher = more real: the mean of the patch scores weighted by
             how much of each patch's centre cell is hole. A sample without a hole scores 0.
 
-    Three 4x4 stride-2 convs and two 4x4 stride-1 convs: each score sees 70x70 pixels.
+    Three :class:`BlurDownBlock` s (H/8 x W/8), then two 4x4 convs at stride 1: each score sees
+    about 77x77 pixels.
     """
 
+    size_multiple = 8
     min_size = 32
     sees_composite = True
 
@@ -141,19 +162,21 @@ class PatchDiscriminator(nn.Module):
         self.width = float(width)
         self.norm = norm
         channels = [4, *(max(1, round(c * width)) for c in PATCH_CHANNELS)]
-        layers: list[nn.Module] = [
-            DownBlock(channels[i], channels[i + 1], norm if i > 0 else "none") for i in range(3)
-        ]
-        layers.append(nn.Conv2d(channels[3], channels[4], kernel_size=4, padding=1))
-        layers.append(_norm(norm, channels[4]))
-        layers.append(nn.LeakyReLU(0.2))
-        layers.append(nn.Conv2d(channels[4], 1, kernel_size=4, padding=1))
-        self.layers = nn.Sequential(*layers)
+        blocks = [BlurDownBlock(channels[i], channels[i + 1], norm if i > 0 else "none") for i in range(3)]
+        self.layers = nn.Sequential(
+            *blocks,
+            nn.Conv2d(channels[3], channels[4], kernel_size=4, padding=1),
+            _norm(norm, channels[4]),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels[4], 1, kernel_size=4, padding=1),
+        )
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        if min(image.shape[-2:]) < self.min_size:
+        height, width = image.shape[-2:]
+        if height % self.size_multiple or width % self.size_multiple or min(height, width) < self.min_size:
             raise ValueError(
-                f"the patch critic needs H and W of at least {self.min_size}, got {tuple(image.shape[-2:])}"
+                f"the patch critic needs H and W to be multiples of {self.size_multiple} and at least "
+                f"{self.min_size}, got {height}x{width}"
             )
         known_mask = known_mask[:, :1].to(image.dtype)
         patch_scores = self.layers(torch.cat((image, known_mask), 1))
