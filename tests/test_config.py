@@ -202,6 +202,7 @@ def test_train_config_from_file_with_overrides(tmp_path):
             r"data.max_load_size \(300\) needs data.load_size set and no larger \(got 350\)",
         ),
         ("model.critic_norm=layer", "model.critic_norm must be batch, none or instance"),
+        ("train.select_by=lpips", "train.select_by must be one of psnr, ssim, st_lpips, got 'lpips'"),
         ("losses.vgg=1", "unknown config key 'losses.vgg'"),
     ],
 )
@@ -239,3 +240,10 @@ def test_train_config_critic_choice():
     assert load_train_config("paper", ["model.critic=patch"]).model.critic == "patch"
     with pytest.raises(LbamError, match="model.critic must be one of two_column, patch, got 'global'"):
         load_train_config("paper", ["model.critic=global"])
+
+
+def test_select_by_st_lpips_needs_crops_the_network_can_take():
+    with pytest.raises(LbamError, match="needs data.crop_size of at least 64, got 32"):
+        load_train_config(
+            "compact_cpu", ["train.select_by=st_lpips", "data.crop_size=32", "data.load_size=32"]
+        )

@@ -18,6 +18,7 @@ from typing import Any
 
 from lbam.config import load_config, load_yaml, to_dict
 from lbam.errors import LbamError
+from lbam.features.stlpips import MIN_SIDE as ST_LPIPS_MIN_SIDE
 from lbam.losses.inpainting import LossConfig
 from lbam.model.discriminator import CRITICS
 from lbam.model.registry import generator_config
@@ -215,6 +216,11 @@ def check_values(config: TrainConfig) -> None:
     if config.train.select_by not in SELECT_BY:
         raise LbamError(
             f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
+        )
+    if config.train.select_by == "st_lpips" and config.data.crop_size < ST_LPIPS_MIN_SIDE:
+        raise LbamError(
+            f"train.select_by st_lpips needs data.crop_size of at least {ST_LPIPS_MIN_SIDE}, "
+            f"got {config.data.crop_size}"
         )
     if config.model.critic not in CRITICS:
         raise LbamError(f"model.critic must be one of {', '.join(CRITICS)}, got {config.model.critic!r}")

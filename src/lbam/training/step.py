@@ -1,9 +1,10 @@
 """One training step: critic update(s), then a generator update (WGAN-GP, as the LBAM paper).
 
     output    = G(image, known_mask)                      raw output in [0, 1]
-    critic:     critic_loss(D(image), D(output.detach())) + gp_weight * gradient_penalty
+    fake      = output, or its composite with the image for a critic that sees composites
+    critic:     critic_loss(D(image), D(fake.detach())) + gp_weight * gradient_penalty
                 + drift_weight * mean D(image)^2
-    generator:  InpaintingLoss(output, image, known_mask) + adversarial * -mean D(output)
+    generator:  InpaintingLoss(output, image, known_mask) + adversarial * -mean D(fake)
 
 Each backward pass is split where its terms share no graph (the critic's Wasserstein term and its
 penalty; the generator's reconstruction and adversarial terms, which meet only at the output), so
