@@ -9,8 +9,8 @@ __all__ = [
     "LossConfig",
     "VGG16Features",
     "critic_loss",
-    "generator_adversarial_loss",
     "drift_penalty",
+    "generator_adversarial_loss",
     "gradient_penalty",
     "load_vgg16",
 ]
