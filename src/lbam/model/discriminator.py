@@ -50,6 +50,15 @@ def _check_settings(width: float, norm: str) -> None:
         raise ValueError(f"critic norm must be one of {', '.join(NORMS)}, got {norm!r}")
 
 
+def _check_size(image: Tensor, multiple: int, min_size: int) -> None:
+    height, width = image.shape[-2:]
+    if height % multiple or width % multiple or min(height, width) < min_size:
+        raise ValueError(
+            f"the critic needs H and W to be multiples of {multiple} and at least {min_size}, "
+            f"got {height}x{width}"
+        )
+
+
 class DownBlock(nn.Module):
     """4x4 stride-2 conv (with bias), optional normalisation, LeakyReLU 0.2; halves H and W."""
 
@@ -104,12 +113,7 @@ class TwoColumnDiscriminator(nn.Module):
         self.fusion = nn.Conv2d(features, 1, kernel_size=4)
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple or min(height, width) < self.min_size:
-            raise ValueError(
-                f"the critic needs H and W to be multiples of {self.size_multiple} and at least "
-                f"{self.min_size}, got {height}x{width}"
-            )
+        _check_size(image, self.size_multiple, self.min_size)
         known_mask = known_mask.to(image.dtype)
         x = torch.cat((self.known_column(image * known_mask), self.hole_column(image * (1 - known_mask))), 1)
         pad_h, pad_w = max(0, 4 - x.shape[-2]), max(0, 4 - x.shape[-1])
@@ -172,12 +176,7 @@ class PatchDiscriminator(nn.Module):
         )
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple or min(height, width) < self.min_size:
-            raise ValueError(
-                f"the patch critic needs H and W to be multiples of {self.size_multiple} and at least "
-                f"{self.min_size}, got {height}x{width}"
-            )
+        _check_size(image, self.size_multiple, self.min_size)
         known_mask = known_mask[:, :1].to(image.dtype)
         patch_scores = self.layers(torch.cat((image, known_mask), 1))
         hole_share = F.interpolate(1 - known_mask, size=patch_scores.shape[-2:], mode="area")
