@@ -104,7 +104,14 @@ def build_step(config: TrainConfig) -> tuple[TrainState, StepSettings]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the output says when VGG16 has random weights
         loss = InpaintingLoss(config.losses, _vgg(config, context.device))
-    return state, StepSettings(loss, context, config.optim.critic_steps)
+    tied = config.model.upsampling == "resize_conv"
+    return state, StepSettings(
+        loss,
+        context,
+        config.optim.critic_steps,
+        tied_upsampling=tied,
+        penalty_every=config.optim.penalty_every,
+    )
 
 
 def random_batch(batch_size: int, size: int, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -201,7 +201,11 @@ def test_train_config_from_file_with_overrides(tmp_path):
             "data.max_load_size=300",
             r"data.max_load_size \(300\) needs data.load_size set and no larger \(got 350\)",
         ),
-        ("model.critic_norm=layer", "model.critic_norm must be batch, none or instance"),
+        ("model.critic_norm=layer", "model.critic_norm must be one of batch, none, instance"),
+        (
+            "model.upsampling=bilinear",
+            "model.upsampling must be one of transposed, resize_conv, got 'bilinear'",
+        ),
         ("train.select_by=lpips", "train.select_by must be one of psnr, ssim, st_lpips, got 'lpips'"),
         ("losses.vgg=1", "unknown config key 'losses.vgg'"),
     ],

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from lbam.config import to_dict
 from lbam.training.config import load_train_config
 
 RECIPES = Path(__file__).parent.parent / "docs" / "recipes"
@@ -46,3 +47,13 @@ def test_the_patch_critic_recipe_loads_and_chains_from_the_packaged_model():
     for name in ("hole", "valid", "perceptual", "style", "ssim", "tv", "vgg_weights", "feature_scale"):
         assert getattr(v4.losses, name) == getattr(v3.losses, name), name
     assert v4.optim.decay_steps == v4.train.steps == 1500
+
+
+def test_the_tied_upsampling_recipe_is_v4_with_two_changes():
+    v5 = to_dict(load_train_config(RECIPES / "lbam-compact-v5.yaml"))
+    v4 = to_dict(load_train_config(RECIPES / "lbam-compact-v4.yaml"))
+    assert (v5["model"]["upsampling"], v5["optim"]["penalty_every"]) == ("resize_conv", 4)
+    assert (v4["model"]["upsampling"], v4["optim"]["penalty_every"]) == ("transposed", 1)
+    for config in (v4, v5):
+        del config["model"]["upsampling"], config["optim"]["penalty_every"], config["train"]["out_dir"]
+    assert v5 == v4

@@ -58,6 +58,14 @@ def _copy_run(source: Path, target: Path) -> Path:
             "VGG16 weights not found",
         ),
         (lambda photos, tmp: {"train__device": "tpu"}, "unknown device|unsupported device"),
+        (
+            lambda photos, tmp: {
+                "model__architecture": "pconv",
+                "model__generator": {"width": 0.0625},
+                "model__upsampling": "resize_conv",
+            },
+            "model.upsampling resize_conv ties .* the PConvUNet has none",
+        ),
     ],
 )
 def test_bad_input_fails_before_training(photos, tmp_path, make_overrides, message):

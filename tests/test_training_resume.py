@@ -21,6 +21,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from lbam.cli.main import main
+from lbam.model.upsampling import project_to_resize_conv
 from lbam.training import checkpoint as ckpt
 from lbam.training import trainer
 from lbam.training.logs import read_metrics
@@ -134,6 +135,24 @@ def test_resume_is_exact_with_the_patch_critic_and_drift(photos, tmp_path):
     assert load_run_config(split).model.critic == "patch"
 
 
+def test_resume_is_exact_with_tied_upsampling_and_a_lazy_penalty(photos, tmp_path):
+    """resize_conv kernels stay tied through the run and its resume; the penalty runs every 2nd update."""
+    settings = {"model__upsampling": "resize_conv", "model__critic": "patch", "optim__penalty_every": 2}
+    split = _three_steps_straight_and_split(photos, tmp_path, settings)
+    weights = _weights(split, 3)
+    deconvs = [
+        k for k in weights if k.startswith("generator.") and k.endswith(("deconv.weight", "head.weight"))
+    ]
+    assert len(deconvs) == 7
+    for key in deconvs:
+        torch.testing.assert_close(project_to_resize_conv(weights[key]), weights[key], rtol=0, atol=1e-6)
+    assert "7 transposed convolutions tied" in (split / "train.log").read_text()
+    penalties = [
+        r["train/gradient_penalty"] for r in read_metrics(split / "metrics.jsonl") if "train/d_loss" in r
+    ]
+    assert len(penalties) == 3 and penalties[0] > 0 and penalties[1] == 0 and penalties[2] > 0
+
+
 def test_runs_from_before_the_critic_choice_resume_with_the_two_column_critic(photos, straight_run, tmp_path):
     run_dir = tmp_path / "old"
     shutil.copytree(straight_run, run_dir)
@@ -147,6 +166,11 @@ def test_runs_from_before_the_critic_choice_resume_with_the_two_column_critic(ph
     meta_file.write_text(json.dumps(meta))
     assert load_run_config(run_dir).model.critic == "two_column"
     assert train(load_run_config(run_dir, ["train.steps=5"]), run_dir, resume=True).step == 5
+    assert (
+        "config.yaml: model.critic 'two_column' (added: the run predates the key)"
+        in (run_dir / "train.log").read_text()
+    )
+    assert "  critic: two_column\n" in config_file.read_text()
 
 
 def _best_step(run_dir: Path) -> int:
@@ -170,6 +194,11 @@ def test_select_by_st_lpips_keeps_the_lowest_and_a_resume_may_switch_metric(phot
     assert sorted(ssim) == [5, 6] and "val/st_lpips" not in validation[0]
     assert _best_step(run_dir) == max(ssim, key=ssim.get)
     assert resumed.best_score == max(ssim.values())
+    # The overrides are written into config.yaml: a plain resume keeps SSIM and the new length.
+    log = (run_dir / "train.log").read_text()
+    assert "config.yaml: train.select_by 'st_lpips' -> 'ssim'" in log and "train.steps 4 -> 6" in log
+    assert load_run_config(run_dir).train.select_by == "ssim"
+    assert load_run_config(run_dir).train.steps == 6
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -22,6 +22,7 @@ from lbam.features.stlpips import MIN_SIDE as ST_LPIPS_MIN_SIDE
 from lbam.losses.inpainting import LossConfig
 from lbam.model.discriminator import CRITICS
 from lbam.model.registry import generator_config
+from lbam.model.upsampling import UPSAMPLING
 from lbam.training.validation import SELECT_BY
 
 
@@ -51,6 +52,10 @@ class ModelConfig:
     critic: str = "two_column"  # two_column (paper) | patch (PatchGAN on the hole's patches)
     critic_width: float = 1.0
     critic_norm: str = "batch"  # batch (paper) | none | instance
+    # transposed (the authors') | resize_conv: every 4x4 stride-2 transposed conv of the generator
+    # is kept equal to nearest upsampling + a 3x3 conv (no checkerboard; lbam.model.upsampling).
+    # The weights stay in the transposed layout, so exported files load as any LBAM generator.
+    upsampling: str = "transposed"
     # Start a new run from these generator weights instead of a random init (fine-tuning): any
     # file or name lbam.load_model accepts. Its generator settings must equal the ones above.
     init_weights: str | None = None
@@ -73,6 +78,9 @@ class OptimConfig:
     d_lr: float = 1e-5
     d_betas: tuple[float, float] = (0.0, 0.9)
     critic_steps: int = 1  # critic updates per generator update (all on the same batch)
+    # The gradient penalty on every k-th critic update only, weighted k times (lazy regularisation,
+    # Karras et al. 2020): the penalty's double backward was 1/3 of a patch-critic step on a CPU.
+    penalty_every: int = 1
     # Learning-rate schedule of both networks (lbam.training.schedule): a linear warm-up over
     # warmup_steps, then a cosine decay to min_lr_ratio * lr at step decay_steps (None: constant
     # after the warm-up, the paper's choice). A function of the step alone, so resuming is exact.
@@ -180,6 +188,16 @@ def load_train_config(
     return config
 
 
+def _check_model(model: ModelConfig) -> None:
+    for key, value, allowed in (
+        ("model.critic", model.critic, CRITICS),
+        ("model.critic_norm", model.critic_norm, ("batch", "none", "instance")),
+        ("model.upsampling", model.upsampling, UPSAMPLING),
+    ):
+        if value not in allowed:
+            raise LbamError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def check_values(config: TrainConfig) -> None:
     """Reject values that would only fail later, inside the training loop."""
     positive = {
@@ -193,6 +211,7 @@ def check_values(config: TrainConfig) -> None:
         "train.sample_every": config.train.sample_every,
         "train.keep_last": config.train.keep_last,
         "optim.critic_steps": config.optim.critic_steps,
+        "optim.penalty_every": config.optim.penalty_every,
         "model.critic_width": config.model.critic_width,
         "optim.g_lr": config.optim.g_lr,
         "optim.d_lr": config.optim.d_lr,
@@ -222,12 +241,7 @@ def check_values(config: TrainConfig) -> None:
             f"train.select_by st_lpips needs data.crop_size of at least {ST_LPIPS_MIN_SIDE}, "
             f"got {config.data.crop_size}"
         )
-    if config.model.critic not in CRITICS:
-        raise LbamError(f"model.critic must be one of {', '.join(CRITICS)}, got {config.model.critic!r}")
-    if config.model.critic_norm not in ("batch", "none", "instance"):
-        raise LbamError(
-            f"model.critic_norm must be batch, none or instance, got {config.model.critic_norm!r}"
-        )
+    _check_model(config.model)
     optim = config.optim
     if optim.warmup_steps < 0 or not 0 <= optim.min_lr_ratio <= 1:
         raise LbamError(

@@ -23,6 +23,7 @@ from lbam.features.stlpips import load_st_lpips, load_stlpips_vgg
 from lbam.features.vgg import load_vgg16
 from lbam.losses.inpainting import InpaintingLoss
 from lbam.model.loading import load_model, load_state_strict, resolve_model_path
+from lbam.model.upsampling import constrain_upsampling_, upsampling_layers
 from lbam.training import checkpoint as ckpt
 from lbam.training.config import TrainConfig, check_values, upgrade_config_data
 from lbam.training.distributed import DistributedContext
@@ -90,6 +91,8 @@ def prepare(
         notes.append(f"{run_dir} holds no checkpoint yet (stopped before the first): starting from step 0")
     if config.model.init_weights and not has_checkpoint:  # a resumed run has its own weights
         notes.append(load_init_weights(state.generator, config.model.init_weights))
+    if config.model.upsampling == "resize_conv":
+        notes.append(_tie_upsampling(state.generator, project=not has_checkpoint))
     data = build_datasets(config)
     notes.append(data.note)
     loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
@@ -112,6 +115,25 @@ def prepare(
     if config.train.select_by == "st_lpips":
         st_lpips = load_st_lpips().to(context.device)
     return Prepared(state, data, loss, rng, checkpoint_dir, notes, st_lpips)
+
+
+def _tie_upsampling(generator: nn.Module, project: bool) -> str:
+    """Start a ``model.upsampling: resize_conv`` run on tied kernels; the step keeps them tied.
+
+    A checkpoint's kernels are tied already: projecting them again would move them by an ulp and
+    break the bit-exact resume.
+    """
+    layers = upsampling_layers(generator)
+    if not layers:
+        raise LbamError(
+            f"model.upsampling resize_conv ties 4x4 stride-2 transposed convolutions; "
+            f"the {type(generator).__name__} has none"
+        )
+    if project:
+        constrain_upsampling_(generator)
+    return (
+        f"model.upsampling resize_conv: {len(layers)} transposed convolutions tied to nearest x2 + 3x3 conv"
+    )
 
 
 def _emulated_bf16_warning(config: TrainConfig, has_vgg: bool, device: torch.device) -> list[str]:

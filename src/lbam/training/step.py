@@ -5,6 +5,7 @@
     critic:     critic_loss(D(image), D(fake.detach())) + gp_weight * gradient_penalty
                 + drift_weight * mean D(image)^2
     generator:  InpaintingLoss(output, image, known_mask) + adversarial * -mean D(fake)
+                (then, with model.upsampling resize_conv, its transposed kernels are re-tied)
 
 Each backward pass is split where its terms share no graph (the critic's Wasserstein term and its
 penalty; the generator's reconstruction and adversarial terms, which meet only at the output), so
@@ -29,6 +30,7 @@ from torch import Tensor
 from lbam.imaging.metrics import composite
 from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import InpaintingLoss
+from lbam.model.upsampling import constrain_upsampling_
 from lbam.training import distributed as dist_utils
 from lbam.training.distributed import DistributedContext
 from lbam.training.state import TrainState
@@ -50,6 +52,8 @@ class StepSettings:
     context: DistributedContext
     critic_steps: int = 1
     amp: bool = False  # fp16 autocast for the networks' forward passes (CUDA)
+    tied_upsampling: bool = False  # model.upsampling resize_conv: re-tie the kernels after each update
+    penalty_every: int = 1  # optim.penalty_every: the gradient penalty on every k-th critic update
 
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.context.device.type, dtype=torch.float16, enabled=self.amp)
@@ -97,26 +101,36 @@ def critic_update(
     random: torch.Generator,
     timer: Timer = no_timer,
 ) -> dict[str, Tensor]:
-    """``settings.critic_steps`` WGAN-GP updates of the critic on real ``image`` and detached ``fake``."""
+    """``settings.critic_steps`` WGAN-GP updates of the critic on real ``image`` and detached ``fake``.
+
+    With ``settings.penalty_every`` k > 1 the penalty, the costliest part (it differentiates the
+    critic twice), runs on every k-th critic update only, weighted k times: lazy regularisation
+    (Karras et al., StyleGAN2, 2020). The returned ``gradient_penalty`` is then k times the penalty
+    on those updates and 0 between, so its mean over a log window estimates the penalty per update.
+    """
     critic, optimizer, scaler = state.critic, state.d_optimizer, state.d_scaler
     assert critic is not None and optimizer is not None
+    every = settings.penalty_every
     weight = settings.loss.weights.gradient_penalty
     drift_weight = settings.loss.weights.critic_drift
-    for _ in range(settings.critic_steps):
+    for update in range(state.step * settings.critic_steps, (state.step + 1) * settings.critic_steps):
         with timer("optimisers"):
             optimizer.zero_grad(set_to_none=True)
         with timer("critic"), settings.autocast():
             real_scores = critic(image, known_mask).float()
             fake_scores = critic(fake, known_mask).float()
-        # The penalty differentiates the critic twice; fp16 there loses too much: run it in fp32.
-        with timer("penalty"), torch.autocast(image.device.type, enabled=False):
-            penalty = gradient_penalty(critic, image, fake, known_mask, generator=random)
+        penalty = torch.zeros((), device=image.device)
+        if update % every == 0:
+            # The penalty differentiates the critic twice; fp16 there loses too much: run it in fp32.
+            with timer("penalty"), torch.autocast(image.device.type, enabled=False):
+                penalty = every * gradient_penalty(critic, image, fake, known_mask, generator=random)
         with timer("critic"):
             wasserstein = critic_loss(real_scores, fake_scores)
             drift = drift_penalty(real_scores)
             scaler.scale(wasserstein + drift_weight * drift).backward()
-        with timer("penalty"):
-            scaler.scale(weight * penalty).backward()
+        if penalty.requires_grad:
+            with timer("penalty"):
+                scaler.scale(weight * penalty).backward()
         with timer("optimisers"):
             dist_utils.all_reduce_gradients(critic, settings.context)
             scaler.step(optimizer)
@@ -168,6 +182,8 @@ def generator_update(
     with timer("optimisers"):
         scaler.step(state.g_optimizer)
         scaler.update()
+        if settings.tied_upsampling:
+            constrain_upsampling_(state.generator)
     values = {name: value.detach() for name, value in terms.items() if name != "total"}
     g_total = total.detach()
     if adversarial is not None:

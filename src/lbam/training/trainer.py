@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from lbam.config import dump_yaml, load_config, load_yaml
+from lbam.config import dump_yaml, flatten, load_config, load_yaml, to_dict
 from lbam.errors import LbamError
 from lbam.training import checkpoint as ckpt
 from lbam.training import distributed as dist_utils
@@ -101,6 +101,8 @@ def _train(
         prepared = _prepare_on_every_process(config, run_dir, resume, checkpoint, context, use_amp)
         if not resume:
             _collectively(lambda: _start_run_dir(config, run_dir, lock) if context.is_main else None, context)
+        elif context.is_main:
+            prepared.notes += _record_resume_changes(config, run_dir)
         dist_utils.barrier(context)
         return _train_prepared(config, run_dir, prepared, context, use_amp)
 
@@ -110,6 +112,26 @@ def _start_run_dir(config: TrainConfig, run_dir: Path, lock: RunLock) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     lock.acquire()
     atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(config))
+
+
+def _record_resume_changes(config: TrainConfig, run_dir: Path) -> list[str]:
+    """Write a resume's overrides (``--steps``, ``--set train.select_by=...``) into ``config.yaml``.
+
+    Otherwise a later plain ``--resume`` would silently go back to the file's values. Returns one
+    log line per changed key.
+    """
+    path = run_dir / CONFIG_FILE
+    before = flatten(load_yaml(path))
+    after = flatten(to_dict(config))
+    changed = [
+        f"{key} {before[key]!r} -> {after[key]!r}"
+        for key in after
+        if key in before and before[key] != after[key]
+    ]
+    added = [f"{key} {after[key]!r} (added: the run predates the key)" for key in after if key not in before]
+    if changed or added:
+        atomic_write_text(path, dump_yaml(config))
+    return [f"{CONFIG_FILE}: {line}" for line in changed + added]
 
 
 def _collectively(action: Callable[[], None], context: DistributedContext) -> None:
@@ -146,7 +168,14 @@ def _train_prepared(
         # Restore the RNGs last: nothing after this point draws from them before the loop.
         if prepared.rng:  # checked in prepare()
             ckpt.restore_rng_state(prepared.rng)
-        settings = StepSettings(prepared.loss, context, config.optim.critic_steps, use_amp)
+        settings = StepSettings(
+            prepared.loss,
+            context,
+            config.optim.critic_steps,
+            use_amp,
+            tied_upsampling=config.model.upsampling == "resize_conv",
+            penalty_every=config.optim.penalty_every,
+        )
         return _loop(config, run_dir, prepared, sampler, settings, log)
     finally:
         log.close()
