@@ -141,3 +141,18 @@ def test_identical_images_give_zero_and_distortion_grows_it():
         values = [metric(x, (x + level * noise).clamp(0, 1)).item() for level in (0.0, 0.05, 0.2, 0.6)]
     assert values[0] == 0.0
     assert values[1] < values[2] < values[3]
+
+
+def test_a_batch_gives_each_pair_its_own_distance_in_either_order():
+    """forward runs x and y as one batch: its halves must not mix pairs or images."""
+    metric = load_st_lpips(real_weights("alex"))
+    x, others = pattern()
+    first = torch.cat((x, x))
+    second = torch.cat(others[:2])
+    with torch.no_grad():
+        batched = metric(first, second)
+        alone = [metric(x, y).item() for y in others[:2]]
+        swapped = metric(second, first)
+    assert batched.shape == (2,) and batched[0] != batched[1]
+    assert batched.tolist() == pytest.approx(alone, abs=1e-7)
+    assert swapped.tolist() == pytest.approx(alone, abs=1e-7)

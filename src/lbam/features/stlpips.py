@@ -162,7 +162,7 @@ class STLPIPS(nn.Module):
         super().__init__()
         if len(linear_weights) != len(trunk.taps):
             raise ValueError(f"{len(trunk.taps)} taps need as many linear weights, got {len(linear_weights)}")
-        self.trunk = trunk
+        self.trunk = trunk.to(memory_format=torch.channels_last)  # see forward
         for i, weight in enumerate(linear_weights):
             self.register_buffer(f"linear{i}", weight.detach().float().clone())
         self.requires_grad_(False)
@@ -172,14 +172,19 @@ class STLPIPS(nn.Module):
         return super().train(False)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Both images go through the trunk as one channels-last batch: on a 2-core CPU that took a
+        third of the time of two NCHW calls (``benchmarks/st_lpips_speed.py``)."""
         if min(x.shape[-2:]) < MIN_SIDE:
             raise ValueError(f"ST-LPIPS needs images of at least {MIN_SIDE} px, got {tuple(x.shape[-2:])}")
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(
                 f"ST-LPIPS needs two (B, 3, H, W) images of one shape, got {tuple(x.shape)}, {tuple(y.shape)}"
             )
-        total = x.new_zeros(x.shape[0])
-        for i, (fx, fy) in enumerate(zip(self.trunk(x), self.trunk(y), strict=True)):
+        batch = x.shape[0]
+        pair = torch.cat((x, y)).contiguous(memory_format=torch.channels_last)
+        total = x.new_zeros(batch)
+        for i, features in enumerate(self.trunk(pair)):
+            fx, fy = features[:batch], features[batch:]
             fx = fx / (fx.pow(2).sum(dim=1, keepdim=True).sqrt() + _EPS)
             fy = fy / (fy.pow(2).sum(dim=1, keepdim=True).sqrt() + _EPS)
             weighted = ((fx - fy) ** 2 * getattr(self, f"linear{i}")).sum(dim=1)
