@@ -173,7 +173,7 @@ class STLPIPS(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Both images go through the trunk as one channels-last batch: on a 2-core CPU that took
-        0.3x to 0.6x of the time of two NCHW calls (``benchmarks/st_lpips_speed.py``)."""
+        0.3x to 0.7x of the time of two NCHW calls (``benchmarks/st_lpips_speed.py``)."""
         if min(x.shape[-2:]) < MIN_SIDE:
             raise ValueError(f"ST-LPIPS needs images of at least {MIN_SIDE} px, got {tuple(x.shape[-2:])}")
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
