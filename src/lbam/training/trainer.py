@@ -101,8 +101,15 @@ def _train(
         prepared = _prepare_on_every_process(config, run_dir, resume, checkpoint, context, use_amp)
         if not resume:
             _collectively(lambda: _start_run_dir(config, run_dir, lock) if context.is_main else None, context)
-        elif context.is_main:
-            prepared.notes += _record_resume_changes(config, run_dir)
+        else:  # collectively: a failed write (a full disk) must stop every process, not hang them
+            _collectively(
+                lambda: (
+                    prepared.notes.extend(_record_resume_changes(config, run_dir))
+                    if context.is_main
+                    else None
+                ),
+                context,
+            )
         dist_utils.barrier(context)
         return _train_prepared(config, run_dir, prepared, context, use_amp)
 
