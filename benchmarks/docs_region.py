@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from pathlib import Path
 
 from lbam.utils.files import atomic_write_text
+from lbam.utils.machine import machine_description
+
+__all__ = ["machine_description", "update_region", "write_benchmark_section"]
 
 
 def update_region(path: Path, name: str, body: str, title: str = "# Benchmarks\n") -> None:
@@ -28,31 +29,3 @@ def write_benchmark_section(name: str, title: str, made_by: str, text: str) -> P
     path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
     update_region(path, name, f"## {title}\n\nMade by `{made_by}`; {text}")
     return path
-
-
-def machine_description() -> str:
-    """CPU model, logical CPUs and the vector units that decide the speed of fp32 and bf16 here.
-
-    E.g. "AMD EPYC, 2 logical CPUs, AVX-512 with AVX512-BF16" or "..., AVX2 (bfloat16 emulated)":
-    the same model name covers machines whose bfloat16 runs natively and ones where it is emulated.
-    """
-    model, flags = platform.processor() or platform.machine(), set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine(), platform.processor()):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    if "amx_bf16" in flags:
-        units = "AVX-512 with AMX-BF16"
-    elif "avx512_bf16" in flags:
-        units = "AVX-512 with AVX512-BF16"
-    elif "avx512f" in flags:
-        units = "AVX-512 (bfloat16 emulated)"
-    elif "avx2" in flags:
-        units = "AVX2 (bfloat16 emulated)"
-    else:
-        units = "vector units unknown"
-    return f"{model}, {os.cpu_count()} logical CPUs, {units}"

@@ -150,3 +150,14 @@ def test_cli_errors_exit_2_with_one_line(photos, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("lbam: error: model.init_weights") and "model not found" in err
     assert len(err.splitlines()) == 1 and not run_dir.exists()
+
+
+def test_batch_norm_with_one_sample_per_process_is_refused_up_front(photos, tmp_path):
+    # PConv's deepest level is 1x1 at 128 px: batch norm there cannot train on one sample.
+    config = tiny_config(
+        photos, tmp_path / "run", model__architecture="pconv", model__generator={"width": 0.0625}
+    )
+    config.train.batch_size = 1
+    with pytest.raises(LbamError, match="batch norm, which needs at least 2 samples"):
+        train(config)
+    assert not (tmp_path / "run").exists()

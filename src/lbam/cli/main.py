@@ -28,6 +28,7 @@ COMMANDS = {
     "export": "lbam.cli.export",
     "masks": "lbam.cli.masks",
     "evaluate": "lbam.cli.evaluate",
+    "ablate": "lbam.cli.ablate",
     "serve": "lbam.cli.serve",
     "models": "lbam.cli.models",
 }

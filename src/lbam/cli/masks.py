@@ -21,7 +21,6 @@ from lbam.errors import LbamError
 HELP = "generate reproducible hole-mask sets, or print the hole-ratio histogram of a mask folder"
 
 MASK_NAME = re.compile(r"mask_\d+\.png")
-INDEX_NAME = "index.csv"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,11 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from lbam.data.masks import mask_generator_from_spec, parse_kind_list
-    from lbam.imaging.masks import hole_ratio_bin, write_mask_png
-    from lbam.utils.files import atomic_write_text
+    from lbam.data.masks.sets import write_mask_set
 
     if not 1 <= args.count <= 1_000_000:
         raise LbamError(f"--count must be from 1 to 1000000, got {args.count}")
@@ -100,16 +96,7 @@ def generate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        rows, ratios, bins = [], [], []
-        for k in range(args.count):
-            known_mask = generator(size, np.random.default_rng((args.seed, k)))
-            name = f"mask_{k:05d}.png"
-            write_mask_png(staging / name, known_mask)
-            hole = known_mask < 0.5
-            ratios.append(float(hole.mean()))
-            bins.append(hole_ratio_bin(hole))
-            rows.append(f"{name},{ratios[-1]:.6f},{bins[-1]}\n")
-        atomic_write_text(staging / INDEX_NAME, "file,hole_ratio,bin\n" + "".join(rows))
+        ratios, bins = write_mask_set(staging, generator, args.count, size, args.seed)
         _move_into_place(staging, out)
     finally:
         if staging.exists():
@@ -121,6 +108,8 @@ def generate(args: argparse.Namespace) -> int:
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     """An absent or empty folder is fine; a generated set only with --overwrite; anything else never."""
+    from lbam.data.masks.sets import INDEX_NAME
+
     if out.exists() and not out.is_dir():
         raise LbamError(f"--out {str(out)!r} exists and is not a folder")
     if not out.exists() or not any(out.iterdir()):

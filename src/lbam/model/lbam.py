@@ -10,6 +10,17 @@ Two variants:
   1..6, as the paper describes; the last activation is selectable (the earliest code used ``abs(tanh)``).
 
 ``width`` scales every channel count; 1.0 is the authors' 64..512 channels.
+
+``attention`` selects the ablations of the paper's section 4 (the authors' weights are
+``bidirectional``):
+
+- ``bidirectional`` (default): learned forward maps in the encoder, learned reverse maps from the
+  hole mask in the decoder: the full model.
+- ``forward``: no reverse branch; the decoder re-weights only the encoder skip by the forward map,
+  the upsampled half sees an all-ones map.
+- ``fixed``: both branches, but every mask convolution is a fixed box filter (the fraction of known,
+  or of missing, pixels in the window) and the Gaussians keep fixed parameters: the attention is a
+  hand-made function of the mask, as in partial convolution, and nothing of it is learned.
 """
 
 from __future__ import annotations
@@ -29,6 +40,9 @@ GAUSSIAN_INIT_REVERSE = (1.1, 1.0, 0.5, 0.5)
 MASK_UPDATE_EXPONENT = 0.8
 LAST_ACTIVATIONS = ("tanh01", "abs_tanh")
 VARIANTS = ("released", "paper")
+ATTENTIONS = ("bidirectional", "forward", "fixed")
+# The fixed Gaussian of attention="fixed": 1.01 on fully known windows, exp(-2) on empty ones.
+GAUSSIAN_FIXED = (1.01, 1.0, 2.0, 2.0)
 # Channel multipliers lbam builds: 1/64 (a 1-channel toy) to 2 (4x the authors' parameters).
 WIDTH_RANGE = (1 / 64, 2.0)
 
@@ -64,14 +78,14 @@ def mask_update(x: Tensor) -> Tensor:
 
 
 class AsymmetricGaussian(nn.Module):
-    """Holds the four scalar parameters of :func:`asymmetric_gaussian`."""
+    """Holds the four scalar parameters of :func:`asymmetric_gaussian` (frozen if not ``learnable``)."""
 
-    def __init__(self, a: float, mu: float, sigma1: float, sigma2: float) -> None:
+    def __init__(self, a: float, mu: float, sigma1: float, sigma2: float, learnable: bool = True) -> None:
         super().__init__()
-        self.a = nn.Parameter(torch.tensor(a))
-        self.mu = nn.Parameter(torch.tensor(mu))
-        self.sigma1 = nn.Parameter(torch.tensor(sigma1))
-        self.sigma2 = nn.Parameter(torch.tensor(sigma2))
+        self.a = nn.Parameter(torch.tensor(a), requires_grad=learnable)
+        self.mu = nn.Parameter(torch.tensor(mu), requires_grad=learnable)
+        self.sigma1 = nn.Parameter(torch.tensor(sigma1), requires_grad=learnable)
+        self.sigma2 = nn.Parameter(torch.tensor(sigma2), requires_grad=learnable)
 
     def forward(self, x: Tensor) -> Tensor:
         return asymmetric_gaussian(x, self.a, self.mu, self.sigma1, self.sigma2)
@@ -80,6 +94,19 @@ class AsymmetricGaussian(nn.Module):
 def down_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     """4x4 stride-2 convolution without bias: every convolution of the LBAM encoder."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1, bias=False)
+
+
+def mask_conv(in_channels: int, out_channels: int, learnable: bool) -> nn.Conv2d:
+    """The convolution that turns a mask into attention features: learned, or a frozen box filter.
+
+    The frozen one averages its whole 4x4 window over every input channel, so for a mask in [0, 1]
+    it gives the fraction of (soft) ones in the window, in [0, 1].
+    """
+    conv = down_conv(in_channels, out_channels)
+    if not learnable:
+        nn.init.constant_(conv.weight, 1.0 / (in_channels * 16))
+        conv.weight.requires_grad_(False)
+    return conv
 
 
 def up_conv(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
@@ -95,11 +122,19 @@ class EncoderLevel(nn.Module):
     :func:`mask_update`.
     """
 
-    def __init__(self, in_channels: int, mask_channels: int, out_channels: int, batch_norm: bool) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        mask_channels: int,
+        out_channels: int,
+        batch_norm: bool,
+        learnable: bool = True,
+    ) -> None:
         super().__init__()
         self.conv = down_conv(in_channels, out_channels)
-        self.mask_conv = down_conv(mask_channels, out_channels)
-        self.attention = AsymmetricGaussian(*GAUSSIAN_INIT_FORWARD)
+        self.mask_conv = mask_conv(mask_channels, out_channels, learnable)
+        gaussian = GAUSSIAN_INIT_FORWARD if learnable else GAUSSIAN_FIXED
+        self.attention = AsymmetricGaussian(*gaussian, learnable=learnable)
         self.norm = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()
 
     def forward(self, x: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -114,10 +149,11 @@ class EncoderLevel(nn.Module):
 class ReverseLevel(nn.Module):
     """One level of the reverse branch, run on the hole mask ``1 - known``; halves H and W."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, learnable: bool = True) -> None:
         super().__init__()
-        self.mask_conv = down_conv(in_channels, out_channels)
-        self.attention = AsymmetricGaussian(*GAUSSIAN_INIT_REVERSE)
+        self.mask_conv = mask_conv(in_channels, out_channels, learnable)
+        gaussian = GAUSSIAN_INIT_REVERSE if learnable else GAUSSIAN_FIXED
+        self.attention = AsymmetricGaussian(*gaussian, learnable=learnable)
 
     def forward(self, hole: Tensor) -> tuple[Tensor, Tensor]:
         """Returns ``(attention_map, hole_next)``."""
@@ -147,6 +183,7 @@ class LBAMConfig:
     variant: str = "released"
     width: float = 1.0
     last_activation: str = "tanh01"
+    attention: str = "bidirectional"  # bidirectional | forward | fixed: see the module docstring
 
     def __post_init__(self) -> None:
         # Checked before any layer exists: a crafted file declaring width 40 must not allocate 7 GB.
@@ -156,6 +193,8 @@ class LBAMConfig:
             raise ValueError(
                 f"last_activation must be one of {LAST_ACTIVATIONS}, got {self.last_activation!r}"
             )
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
         check_width(self.width)
 
     def to_dict(self) -> dict:
@@ -189,20 +228,28 @@ class LBAMGenerator(nn.Module):
     size_multiple = 128
 
     def __init__(
-        self, variant: str = "released", width: float = 1.0, last_activation: str = "tanh01"
+        self,
+        variant: str = "released",
+        width: float = 1.0,
+        last_activation: str = "tanh01",
+        attention: str = "bidirectional",
     ) -> None:
         super().__init__()
-        self.config = LBAMConfig(variant=variant, width=float(width), last_activation=last_activation)
+        self.config = LBAMConfig(
+            variant=variant, width=float(width), last_activation=last_activation, attention=attention
+        )
         paper = variant == "paper"
+        learnable = attention != "fixed"
         c = scaled_channels(width)
 
         encoder_in = [4, *c[:-1]]
         mask_in = [3, *c[:-1]]
         self.encoder = nn.ModuleList(
-            EncoderLevel(encoder_in[i], mask_in[i], c[i], batch_norm=paper and i > 0) for i in range(7)
+            EncoderLevel(encoder_in[i], mask_in[i], c[i], paper and i > 0, learnable) for i in range(7)
         )
         reverse_in = [3, *c[:5]]
-        self.reverse = nn.ModuleList(ReverseLevel(reverse_in[i], c[i]) for i in range(6))
+        levels = 0 if attention == "forward" else 6
+        self.reverse = nn.ModuleList(ReverseLevel(reverse_in[i], c[i], learnable) for i in range(levels))
         # Decoder level k (0-based) pairs with encoder level 5 - k (skip and both attention maps).
         decoder = []
         in_channels = c[6]
@@ -220,7 +267,9 @@ class LBAMGenerator(nn.Module):
         if next(self.parameters()).is_meta:
             return  # nothing to draw for a shape-only skeleton; torch's init on meta imports its compiler (2 s)
         for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and module is not self.head:
+            # the frozen box filters of attention="fixed" keep their values
+            drawn = isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and module.weight.requires_grad
+            if drawn and module is not self.head:
                 nn.init.normal_(module.weight, 0.0, 0.02)
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
@@ -234,11 +283,7 @@ class LBAMGenerator(nn.Module):
             skips.append(skip)
             forward_maps.append(attention_map)
 
-        hole = 1 - known_mask.expand(-1, 3, -1, -1)
-        reverse_maps = []
-        for level in self.reverse:
-            reverse_map, hole = level(hole)
-            reverse_maps.append(reverse_map)
+        reverse_maps = self._reverse_maps(known_mask, forward_maps)
 
         y = x  # the output of the deepest encoder level; its skip and map are not used
         for k, level in enumerate(self.decoder):
@@ -249,3 +294,14 @@ class LBAMGenerator(nn.Module):
         if self.config.last_activation == "abs_tanh":
             return y.abs()
         return (y + 1) / 2
+
+    def _reverse_maps(self, known_mask: Tensor, forward_maps: list[Tensor]) -> list[Tensor]:
+        """The decoder's reverse attention maps, one per level; all ones without a reverse branch."""
+        if not self.reverse:
+            return [torch.ones_like(m) for m in forward_maps[:6]]
+        hole = 1 - known_mask.expand(-1, 3, -1, -1)
+        reverse_maps = []
+        for level in self.reverse:
+            reverse_map, hole = level(hole)
+            reverse_maps.append(reverse_map)
+        return reverse_maps

@@ -86,6 +86,7 @@ def prepare(
         raise LbamError(
             f"data.crop_size ({config.data.crop_size}) must be a multiple of {multiple} for this generator"
         )
+    _check_batch_norm_batch(config, state.generator, context.world_size)
     has_checkpoint = resume and _has_checkpoint(run_dir)
     if resume and not has_checkpoint:
         notes.append(f"{run_dir} holds no checkpoint yet (stopped before the first): starting from step 0")
@@ -329,3 +330,16 @@ def check_same_model(saved: dict[str, Any], config: TrainConfig, where: Path) ->
                 f"checkpoint {where} does not match the run's config: {key} is {saved_model.get(key)!r} in "
                 f"the checkpoint and {value!r} in the config"
             )
+
+
+def _check_batch_norm_batch(config: TrainConfig, generator: torch.nn.Module, world_size: int) -> None:
+    """Batch norm over a one-pixel deepest level needs two samples per process (PConv, paper LBAM)."""
+    per_process = config.train.batch_size // world_size
+    deepest = config.data.crop_size // generator.size_multiple
+    has_norm = any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.modules())
+    if has_norm and per_process * deepest * deepest < 2:
+        raise LbamError(
+            f"this generator has batch norm, which needs at least 2 samples per process at "
+            f"{config.data.crop_size} px crops; train.batch_size {config.train.batch_size} over "
+            f"{world_size} process(es) gives {per_process}"
+        )
