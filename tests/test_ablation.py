@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 from PIL import Image
-from training_helpers import make_photos, one_thread  # noqa: F401 (autouse fixture)
 
 from lbam.ablation import parse_variants
 from lbam.ablation.run import trained_steps
@@ -15,6 +14,7 @@ from lbam.cli.main import main
 from lbam.errors import LbamError
 from lbam.model.loading import load_model, save_model
 from lbam.model.registry import build_generator
+from training_helpers import make_photos, one_thread  # noqa: F401 (autouse fixture)
 
 
 def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -145,7 +145,7 @@ def test_unreadable_checkpoints_give_one_line_errors(tmp_path, capsys, make, mes
 def test_foreign_state_dict_is_rejected(tmp_path, capsys):
     torch.save(torch.nn.Linear(3, 4).state_dict(), tmp_path / "linear.pth")
     assert main(["convert", str(tmp_path / "linear.pth"), str(tmp_path / "o.safetensors")]) == 2
-    assert "not an LBAM_Pytorch generator state_dict (first key 'weight')" in capsys.readouterr().err
+    assert "is not an LBAM generator checkpoint (first key 'weight')" in capsys.readouterr().err
     with pytest.raises(LbamError, match="not an LBAM generator checkpoint"):
         load_model(tmp_path / "linear.pth")
 

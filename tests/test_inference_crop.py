@@ -115,8 +115,7 @@ def test_crop_and_full_agree_where_the_window_sees_the_whole_context(model):
 def test_fit_feeds_the_model_at_most_three_shapes(model):
     """The default strategy buckets its windows: a compiled model sees 256x256, 256x128 or 128x256
     (photos of 256 px and more), so it compiles at most three times whatever the photos' sizes."""
-    recorder = Recorder(model)
-    recorder.train_size = 256
+    recorder = Recorder(model, train_size=256)
     rng = np.random.default_rng(5)
     for height, width in [(300, 1200), (1000, 700), (512, 512), (2000, 260), (256, 256)]:
         photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -5,14 +5,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 import lbam
-from inference_helpers import Recorder
+from inference_helpers import Recorder, StubConfig
 from lbam.errors import LbamError
 from lbam.imaging.harmonic import harmonize
 from lbam.inference import pipeline
 from lbam.inference.pipeline import pad_to_multiple
+from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
 from lbam.utils.device import resolve_device
 
@@ -72,7 +72,8 @@ def test_harmonic_blend_is_the_model_output_shifted_by_the_harmonic_error(model)
 def test_harmonic_blend_removes_a_colour_cast_the_paste_keeps():
     """A model whose fill is the photo plus a constant cast: harmonic takes the cast away, paste keeps it."""
 
-    class Cast(nn.Module):
+    class Cast(Generator):
+        config = StubConfig()
         size_multiple = 1
 
         def forward(self, image, known_mask):
@@ -264,9 +265,10 @@ def test_auto_strategy_is_fit_with_a_training_size_window_for_a_small_hole(model
     assert recorder.shapes == [(256, 256)]  # a 200 x 256 window (at least 256, clipped), padded
 
 
-class Grey(nn.Module):
+class Grey(Generator):
     """A stand-in generator of any input size that fills with mid-grey."""
 
+    config = StubConfig()
     size_multiple = 1
 
     def forward(self, image, known_mask):
@@ -281,8 +283,7 @@ def test_fit_keeps_small_holes_sharp_and_runs_large_ones_at_the_training_scale(t
     hole = np.zeros((1000, 1500), dtype=bool)
     hole[100:120, 100:120] = True  # small: a window of train_size at full resolution
     hole[500:900, 800:1300] = True  # large: context = its size, downscaled to train_size
-    recorder = Recorder(Grey())  # takes any size, so the shapes are the windows' own
-    recorder.train_size = train_size
+    recorder = Recorder(Grey(), train_size)  # takes any size, so the shapes are the windows' own
     result = lbam.inpaint(image, hole, recorder, strategy="fit")
     # the small hole: a train_size window at full resolution; the large one: its 1000 x 1500
     # window (clipped to the photo) downscaled so that the longer side is train_size

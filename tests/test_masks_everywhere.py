@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 import lbam
+from inference_helpers import StubConfig
 from lbam.cli.main import main
 from lbam.data.masks import FileMasks
 from lbam.demo import demo_inputs
 from lbam.evaluation.protocol import prepare_hole_mask, scan_masks
 from lbam.imaging.masks import read_mask
+from lbam.model.card import Generator
 
 SIZE = 8
 
@@ -60,9 +61,10 @@ def odd_masks(folder: Path) -> dict[str, Path]:
     return paths
 
 
-class Ones(nn.Module):
+class Ones(Generator):
     """A stand-in generator that paints every pixel white, so the changed pixels are the hole."""
 
+    config = StubConfig()
     size_multiple = 1
 
     def forward(self, image: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor:

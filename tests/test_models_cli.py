@@ -14,11 +14,14 @@ def test_models_lists_packaged_cached_and_missing(tmp_path, monkeypatch, capsys)
     save_model(LBAMGenerator(width=1 / 32), tmp_path / "my-model.safetensors")
     assert main(["models", "--json"]) == 0
     entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
-    assert entries["lbam-compact"]["source"] == "packaged" and entries["lbam-compact"]["width"] == 0.25
-    assert entries["lbam-compact"]["parameters"] == sum(
-        p.numel() for p in load_model("lbam-compact").parameters()
-    )
-    assert entries["my-model"]["source"] == "cache folder" and entries["my-model"]["width"] == 1 / 32
+    compact = entries["lbam-compact"]
+    assert compact["source"] == "packaged" and compact["settings"]["width"] == 0.25
+    # the listing's card is the loaded model's, but for the stored precision (the file is float16)
+    assert {**compact, "precision": "fp32"}.items() >= load_model("lbam-compact").card.to_dict().items()
+    assert compact["precision"] == "fp16" and compact["train_size"] == 256
+    mine = entries["my-model"]
+    assert mine["source"] == "cache folder" and mine["settings"]["width"] == 1 / 32
+    assert mine["precision"] == "fp32" and mine["size_multiple"] == 128
     assert entries["lbam-psv"]["source"] == "not installed"
     assert (
         "LBAM_Pytorch" in entries["lbam-psv"]["get"]

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 import lbam
+from inference_helpers import StubConfig
 from lbam.errors import LbamError
 from lbam.inference.optimize import bf16_supported, optimize
+from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
 
 
@@ -74,14 +76,16 @@ def test_warm_up_runs_the_three_window_shapes_of_the_default_strategy(model):
     from inference_helpers import Recorder
     from lbam.inference.optimize import warm_up
 
-    recorder = Recorder(model)
-    recorder.train_size = 256
+    recorder = Recorder(model, train_size=256)
     warm_up(recorder)
     assert sorted(recorder.shapes) == [(128, 256), (256, 128), (256, 256)]
 
 
-class TinyGenerator(torch.nn.Module):
-    """A generator-shaped module that compiles in seconds."""
+class TinyGenerator(Generator):
+    """A generator that compiles in seconds."""
+
+    config = StubConfig()
+    size_multiple = 1
 
     def __init__(self) -> None:
         super().__init__()

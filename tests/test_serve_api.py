@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from lbam.imaging.io import load_rgb
+from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
 from lbam.server.app import ServerSettings, create_app
 from shared_data import SHARED_DATA
@@ -61,9 +62,11 @@ def post(client, image: bytes, mask: bytes, **fields):
 def test_health_and_model(client):
     assert client.get("/api/v1/health").json() == {"status": "ok"}
     facts = client.get("/api/v1/model").json()
-    assert facts["name"] == "tiny" and facts["architecture"] == "lbam" and facts["width"] == 1 / 32
+    assert facts["name"] == "tiny" and facts["architecture"] == "lbam"
+    assert facts["settings"]["width"] == 1 / 32 and facts["settings"]["attention"] == "bidirectional"
     assert facts["parameters"] > 0 and facts["device"] == "cpu" and facts["train_size"] == 256
-    assert facts["precision"] == "fp32" and facts["compiled"] is False
+    assert facts["size_multiple"] == 128 and facts["precision"] == "fp32" and facts["compiled"] is False
+    assert "/" not in facts["name"] and "file" not in facts  # the page never learns where the file is
 
 
 def test_inpaint_keeps_known_pixels_and_size_and_reports_headers(client, tmp_path):
@@ -163,7 +166,7 @@ def test_errors_are_json_with_the_right_status(client, make, status, message):
 def test_a_full_queue_answers_503_with_retry_after(model):
     gate = threading.Event()
 
-    class Slow(torch.nn.Module):
+    class Slow(Generator):
         size_multiple = 128
         config = model.config
 
@@ -216,4 +219,4 @@ def test_model_facts_say_how_the_model_runs(model):
 
     facts = model_facts(optimize(model, "bf16", compile=False), "tiny", "cpu")
     assert facts["precision"] == ("bf16" if bf16_supported(torch.device("cpu")) else "fp32")
-    assert facts["compiled"] is False and facts["width"] == model.config.width
+    assert facts["compiled"] is False and facts["settings"]["width"] == model.config.width

@@ -21,10 +21,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lbam._version import __version__
+from lbam.defaults import DEFAULT_MODEL
 from lbam.errors import LbamError
-from lbam.options import DEFAULT_MODEL, InpaintOptions
-
-__version__ = "0.1.0"
+from lbam.options import InpaintOptions
 
 # name -> the module that defines it; imported when the name is first used.
 _LAZY = {

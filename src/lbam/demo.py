@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lbam.defaults import DEFAULT_MODEL
 from lbam.evaluation.methods import OpenCVInpaint
 from lbam.evaluation.report import labelled_sheet, show_hole, write_png
 from lbam.imaging.io import load_rgb
 from lbam.imaging.masks import read_mask
 from lbam.imaging.metrics import psnr, ssim
 from lbam.inference.pipeline import get_model, inpaint
-from lbam.options import DEFAULT_MODEL
 
 
 def demo_inputs() -> tuple[np.ndarray, np.ndarray]:

@@ -12,17 +12,8 @@ import dataclasses
 import math
 from typing import Any
 
+from lbam.defaults import BLENDS, DEFAULT_MAX_PIXELS, STRATEGIES
 from lbam.errors import LbamError
-
-DEFAULT_MODEL = "lbam-compact"
-# The largest photo or mask lbam decodes unless told otherwise: 144 Mpx (12000 x 12000), about
-# 430 MB of 8-bit RGB, past any camera's photo and far below what would exhaust a workstation.
-DEFAULT_MAX_PIXELS = 144_000_000
-# How a model runs (lbam.optimize, --precision): auto = bfloat16 where the device has it natively.
-PRECISIONS = ("auto", "fp32", "bf16")
-STRATEGIES = ("auto", "fit", "full", "crop", "resize")
-# How a fill meets the photo (lbam.inference.pipeline.blend_fill).
-BLENDS = ("harmonic", "paste")
 
 
 def _option(default: Any, help: str, **argparse_settings: Any) -> Any:

@@ -25,19 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lbam.errors import LbamError
     from lbam.model.loading import save_model
-    from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
+    from lbam.model.official import load_official_generator
 
     if args.output.resolve() == args.input.resolve():
         raise LbamError("output must differ from the input")
-    state = read_pth_state_dict(args.input)
-    if not is_official_state_dict(state):
-        first = next(iter(state), "<empty>")
-        raise LbamError(f"{args.input} is not an LBAM_Pytorch generator state_dict (first key {first!r})")
-    model, info = convert_official_state_dict(state, last_activation=args.last_activation)
+    model = load_official_generator(args.input, last_activation=args.last_activation)
     save_model(model, args.output, source=f"converted from {args.input.name} (LBAM_Pytorch)", half=args.half)
-    params = sum(p.numel() for p in model.parameters())
+    card = model.card
     print(
-        f"wrote {args.output}: variant {info['variant']}, width {info['width']}, "
-        f"last activation {info['last_activation']}, {params:,} parameters"
+        f"wrote {args.output}: variant {card.settings['variant']}, width {card.settings['width']:g}, "
+        f"last activation {card.settings['last_activation']}, {card.parameters:,} parameters"
     )
     return 0

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
+from lbam.defaults import DEFAULT_MODEL
 from lbam.errors import LbamError
-from lbam.options import DEFAULT_MODEL, add_option_arguments, options_from_args
+from lbam.options import add_option_arguments, options_from_args
 
 HELP = "fill the holes of a photo (or a folder of photos) given a mask (white = hole)"
 

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import NoReturn
 
-from lbam import __version__
+from lbam._version import __version__
 from lbam.errors import LbamError
 
 COMMANDS = {

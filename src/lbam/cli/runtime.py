@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from lbam.defaults import PRECISIONS
 from lbam.errors import LbamError
-from lbam.options import PRECISIONS
 
 if TYPE_CHECKING:  # torch loads only when a command runs, not for `lbam --help`
     from torch import nn

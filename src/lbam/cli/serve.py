@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
+from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 from lbam.errors import LbamError
-from lbam.options import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 
 HELP = "open the web editor (paint a mask, inpaint, download) and the HTTP API"
 

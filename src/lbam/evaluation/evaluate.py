@@ -20,7 +20,7 @@ import skimage
 import torch
 from tqdm import tqdm
 
-from lbam import __version__
+from lbam._version import __version__
 from lbam.errors import LbamError
 from lbam.evaluation.fid import FEATURE_DIM, fid_from_features, load_fid_inception
 from lbam.evaluation.lpips import load_lpips

@@ -28,11 +28,12 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
+from lbam.defaults import BLENDS, DEFAULT_MODEL
 from lbam.errors import LbamError
 from lbam.imaging.io import picture_from_array, picture_to_array
 from lbam.inference.pipeline import inpaint_picture, predict
 from lbam.model.loading import load_model
-from lbam.options import BLENDS, DEFAULT_MODEL, InpaintOptions
+from lbam.options import InpaintOptions
 
 CLASSICAL = ("telea", "ns", "biharmonic")
 GENERATOR_KINDS = ("lbam", "pconv")

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from lbam.defaults import DEFAULT_TRAIN_SIZE
 from lbam.errors import LbamError
 from lbam.model.loading import load_state_strict, save_model
 from lbam.model.registry import build_generator
@@ -42,17 +43,17 @@ def generator_from_run(
     state, meta = ckpt.load_generator_state(directory)
     model_section = upgrade_config_data(meta.get("config") or {}).get("model") or {}
     try:
+        crop = (meta.get("config") or {}).get("data", {}).get("crop_size")
         model = build_generator(
-            model_section.get("architecture", "lbam"), **(model_section.get("generator") or {})
+            model_section.get("architecture", "lbam"),
+            train_size=crop if isinstance(crop, int) else DEFAULT_TRAIN_SIZE,
+            **(model_section.get("generator") or {}),
         )
     except LbamError as error:
         raise LbamError(
             f"checkpoint {directory} describes a generator this lbam cannot build: {error}"
         ) from None
     load_state_strict(model, state, f"checkpoint {directory}")
-    crop = (meta.get("config") or {}).get("data", {}).get("crop_size")
-    if isinstance(crop, int):
-        model.train_size = crop  # stored in exported files: lbam inpaint fits holes to this scale
     meta["checkpoint_dir"] = str(directory)
     return model.eval(), meta
 

@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lbam.defaults import DEFAULT_MAX_PIXELS
 from lbam.errors import LbamError
 from lbam.imaging.files import SUFFIX_FORMATS
 from lbam.imaging.png import encode_png
-from lbam.options import DEFAULT_MAX_PIXELS
 from lbam.utils.files import atomic_path, atomic_write_bytes
 
 _PIXEL_LIMIT_LOCK = threading.Lock()

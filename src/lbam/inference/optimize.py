@@ -28,31 +28,40 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
+from lbam.defaults import PRECISIONS
 from lbam.errors import LbamError
+from lbam.model.card import PRECISION_NAMES, Generator, GeneratorCard, card_of
 from lbam.model.catalog import cache_dir
-from lbam.options import PRECISIONS
 from lbam.utils.device import bf16_supported
 
 
-class OptimizedGenerator(nn.Module):
-    """``model(image, known_mask)`` run in ``dtype``, compiled when asked; float32 output."""
+class OptimizedGenerator(Generator):
+    """``model(image, known_mask)`` run in ``dtype``, compiled when asked; float32 output.
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype, compile: bool) -> None:
-        super().__init__()
+    Its card is the wrapped generator's with the precision it computes in.
+    """
+
+    def __init__(self, model: Generator, dtype: torch.dtype, compile: bool) -> None:
+        inner_card = card_of(model)
+        super().__init__(inner_card.train_size)
         # A copy when the dtype changes: the caller's model (perhaps a cached one) stays float32.
         self.inner = (model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)).eval()
         self.dtype = dtype
-        self.size_multiple = getattr(model, "size_multiple", 1)
-        self.train_size = getattr(model, "train_size", 256)
-        self.config = getattr(model, "config", None)
+        self.size_multiple = inner_card.size_multiple
+        self.config = model.config
         self.compiled = None
         if compile:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
             self.compiled = torch.compile(self.inner, backend="inductor", options={"freezing": True})
+
+    @property
+    def card(self) -> GeneratorCard:
+        return replace(self.inner.card, precision=PRECISION_NAMES[str(self.dtype)])
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
         image, known_mask = image.to(self.dtype), known_mask.to(self.dtype)
@@ -96,8 +105,9 @@ def optimize(model: nn.Module, precision: str = "fp32", compile: bool = True) ->
 def warm_up(model: nn.Module, device: torch.device | str = "cpu") -> None:
     """Run ``model`` once on each window shape the default strategy gives it, so that compiling
     happens before the first request (see tests/test_inference_crop.py for the shapes)."""
-    multiple = int(getattr(model, "size_multiple", 1))
-    top = -(-int(getattr(model, "train_size", 256)) // multiple) * multiple
+    card = card_of(model)
+    multiple = card.size_multiple
+    top = -(-card.train_size // multiple) * multiple
     shapes = {(top, side) for side in range(multiple, top + 1, multiple)}
     with torch.inference_mode():  # as the pipeline runs it: the compiled graphs are guarded on it
         for height, width in sorted(shapes | {(w, h) for h, w in shapes}):

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from lbam.defaults import BLENDS, DEFAULT_MODEL
 from lbam.errors import LbamError
 from lbam.imaging.harmonic import harmonize
 from lbam.imaging.io import (
@@ -61,8 +62,9 @@ from lbam.imaging.io import (
     picture_to_pil,
 )
 from lbam.imaging.masks import as_hole, prepare_hole
-from lbam.model.loading import DEFAULT_TRAIN_SIZE, load_model
-from lbam.options import BLENDS, DEFAULT_MODEL, InpaintOptions
+from lbam.model.card import card_of
+from lbam.model.loading import load_model
+from lbam.options import InpaintOptions
 from lbam.utils.device import resolve_device
 
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
@@ -168,7 +170,7 @@ def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarr
     device, dtype = _device_and_dtype(model)
     image_t = torch.from_numpy(image).permute(2, 0, 1)[None].to(device, dtype)
     known_t = torch.from_numpy(known_mask)[None, None].to(device, dtype)
-    multiple = int(getattr(model, "size_multiple", 1))
+    multiple = card_of(model).size_multiple
     with torch.inference_mode():
         output = model(pad_to_multiple(image_t, multiple), pad_to_multiple(known_t, multiple))
     return output[0, :, :height, :width].permute(1, 2, 0).float().cpu().numpy()
@@ -337,11 +339,6 @@ def inpaint_regions(
     return result, len(boxes)
 
 
-def train_size(model: nn.Module) -> int:
-    """The side of the crops ``model`` was trained on (its weight file says; 256 when unknown)."""
-    return int(getattr(model, "train_size", DEFAULT_TRAIN_SIZE))
-
-
 def choose_strategy(strategy: str) -> str:
     """The strategy to use: resolves "auto"."""
     return "fit" if strategy == "auto" else strategy
@@ -369,9 +366,9 @@ def inpaint_picture(
         color = inpaint_resized(model, picture.color, hole, options.max_size, options.blend)
     else:
         if strategy == "fit":
-            plan = fit_plan(hole.shape, options.context, train_size(model))
+            plan = fit_plan(hole.shape, options.context, card_of(model).train_size)
         else:
-            multiple = int(getattr(model, "size_multiple", 1))
+            multiple = card_of(model).size_multiple
             plan = crop_plan(
                 hole.shape, options.crop_margin, options.crop_min_size, options.max_size, multiple
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
+from lbam.defaults import DEFAULT_TRAIN_SIZE
 from lbam.errors import LbamError
 
 # Names with a meaning of their own: the packaged model and the authors' two releases.
@@ -102,30 +103,36 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def describe_file(path: Path) -> dict[str, Any]:
-    """Architecture, variant, width and parameter count of an lbam .safetensors file, from its header.
+    """The :class:`~lbam.model.card.GeneratorCard` of an lbam .safetensors file, as a dict, from its
+    header (the layers are built on the ``meta`` device: nothing is read or allocated).
 
     ``.pth`` files (the authors' format) are described as such without reading their tensors.
     """
+    import torch
+
+    from lbam.model.registry import build_from_metadata
+
     if path.suffix != ".safetensors":
-        return {"architecture": "lbam (authors' .pth)"}
+        return {"architecture": "lbam (authors' .pth)", "train_size": DEFAULT_TRAIN_SIZE}
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            parameters = sum(_numel(handle.get_slice(key).get_shape()) for key in handle.keys())  # noqa: SIM118
-        config = json.loads(metadata.get("config", "{}"))
-    except (SafetensorError, OSError, ValueError):
+            dtypes = {str(handle.get_slice(key).get_dtype()) for key in handle.keys()}  # noqa: SIM118
+        stored = _json_mapping(metadata.get("card"))
+        with torch.device("meta"):
+            model = build_from_metadata(
+                _json_mapping(metadata.get("config")), int(metadata.get("train_size", DEFAULT_TRAIN_SIZE))
+            )
+    except (SafetensorError, OSError, ValueError, LbamError):
         return {"architecture": "unreadable"}
-    return {
-        "architecture": config.get("architecture"),
-        "variant": config.get("variant"),
-        "width": config.get("width"),
-        "parameters": parameters,
-        "train_size": int(metadata.get("train_size", 256)),
-    }
+    card = model.card.to_dict()
+    card["precision"] = stored.get("precision", "fp16" if dtypes == {"F16"} else "fp32")
+    return card
 
 
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for side in shape:
-        count *= side
-    return count
+def _json_mapping(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lbam.defaults import DEFAULT_TRAIN_SIZE
+from lbam.model.card import Generator
 from lbam.model.shapes import check_multiple
 
 ENCODER_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
@@ -214,7 +216,7 @@ def scaled_channels(width: float) -> list[int]:
     return [max(1, round(c * width)) for c in ENCODER_CHANNELS]
 
 
-class LBAMGenerator(nn.Module):
+class LBAMGenerator(Generator):
     """The LBAM generator.
 
     ``forward(image, known_mask)``:
@@ -233,8 +235,9 @@ class LBAMGenerator(nn.Module):
         width: float = 1.0,
         last_activation: str = "tanh01",
         attention: str = "bidirectional",
+        train_size: int = DEFAULT_TRAIN_SIZE,
     ) -> None:
-        super().__init__()
+        super().__init__(train_size)
         self.config = LBAMConfig(
             variant=variant, width=float(width), last_activation=last_activation, attention=attention
         )

@@ -1,8 +1,9 @@
 """Build, save and load generators: our safetensors files, the authors' ``.pth``, packaged names.
 
 Our weight file is a safetensors file whose metadata holds ``format = "lbam"``, the generator's
-config (``architecture``, ``variant``, ``width``, ...) as JSON, and ``source`` (where the weights
-came from). Nothing is ever unpickled: foreign ``.pth`` files go through
+config (``architecture``, ``variant``, ``width``, ...) as JSON, its ``train_size``, its whole
+:class:`~lbam.model.card.GeneratorCard` as JSON (``card``) and ``source`` (where the weights came
+from). Nothing is ever unpickled: foreign ``.pth`` files go through
 ``torch.load(weights_only=True)``.
 
 Names resolve in this order: an existing path; a model packaged inside ``lbam/weights``; a file
@@ -21,44 +22,43 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from lbam.defaults import DEFAULT_MODEL, DEFAULT_TRAIN_SIZE
 from lbam.errors import LbamError
+from lbam.model.card import Generator, card_of, check_train_size
 from lbam.model.catalog import resolve_model_path
-from lbam.model.official import convert_official_state_dict, is_official_state_dict, read_pth_state_dict
+from lbam.model.official import load_official_generator
 from lbam.model.registry import build_from_metadata
-from lbam.options import DEFAULT_MODEL
 from lbam.utils.files import atomic_path
 from lbam.utils.weights import check_tensor_values
 
 FORMAT = "lbam"
-# The training crop of models whose file does not say: the LBAM paper's 256 px (the authors'
-# releases, and lbam files written before the metadata existed).
-DEFAULT_TRAIN_SIZE = 256
-TRAIN_SIZE_RANGE = (16, 8192)
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, source: str = "", half: bool = False) -> Path:
     """Write the generator's weights and config to a safetensors file, atomically.
 
     Args:
-        model: a generator with a ``config`` dataclass (LBAMGenerator, PConvUNet); DDP/compiled
-            wrappers are unwrapped.
+        model: a generator (:class:`~lbam.model.card.Generator`); DDP/compiled wrappers are unwrapped.
         path: output file, conventionally ``*.safetensors``.
         source: free text stored in the metadata (e.g. the run and step it came from).
         half: store floating-point tensors as float16 (halves the file; loads back as float32).
     """
     model = unwrap(model)
+    card = card_of(model)
     state = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().to("cpu").contiguous()
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         state[key] = tensor
+    stored = card.to_dict() | {"precision": "fp16" if half else card.precision}
     metadata = {
         "format": FORMAT,
-        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "config": json.dumps({"architecture": card.architecture, **card.settings}, sort_keys=True),
+        "card": json.dumps(stored, sort_keys=True),
         "source": source,
         # the side of the training crops: inpainting runs each hole at this scale (strategy fit)
-        "train_size": str(int(getattr(model, "train_size", DEFAULT_TRAIN_SIZE))),
+        "train_size": str(card.train_size),
     }
     path = Path(path)
     try:
@@ -82,7 +82,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def load_model(
     path_or_name: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "cpu"
-) -> nn.Module:
+) -> Generator:
     """Load a generator in eval mode.
 
     Args:
@@ -91,14 +91,15 @@ def load_model(
         device: where to put the model.
 
     Returns:
-        An ``nn.Module``: ``model(image (B,3,H,W) in [0,1], known_mask (B,1,H,W) with 1 = known)``
-        gives the raw output (B,3,H,W) in [0,1]; H and W multiples of ``model.size_multiple``.
+        A :class:`~lbam.model.card.Generator`: ``model(image (B,3,H,W) in [0,1], known_mask
+        (B,1,H,W) with 1 = known)`` gives the raw output (B,3,H,W) in [0,1]; H and W multiples of
+        ``model.card.size_multiple``; ``model.card`` describes it.
 
     Raises:
         LbamError: missing file, unreadable file, or a checkpoint that is not an LBAM/PConv generator.
     """
     path = resolve_model_path(path_or_name)
-    model = _load_safetensors(path) if _is_safetensors(path) else _load_pth(path)
+    model = _load_safetensors(path) if _is_safetensors(path) else load_official_generator(path)
     return model.to(device).eval()
 
 
@@ -111,7 +112,7 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) >= 9 and head[8:9] == b"{"
 
 
-def _load_safetensors(path: Path) -> nn.Module:
+def _load_safetensors(path: Path) -> Generator:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -126,44 +127,25 @@ def _load_safetensors(path: Path) -> nn.Module:
         raise LbamError(f"{path} has corrupt lbam metadata") from None
     if not isinstance(config, dict):
         raise LbamError(f"{path} has corrupt lbam metadata (config is not a mapping)")
+    train_size = _train_size(metadata.get("train_size"), path)
     try:
         with torch.device("meta"):  # shapes first, without memory: the file may be crafted
-            skeleton = build_from_metadata(config)
+            skeleton = build_from_metadata(config, train_size)
     except LbamError as error:
         raise LbamError(f"{path} describes a generator this version cannot build: {error}") from None
     check_state(skeleton.state_dict(), state, str(path))
-    model = build_from_metadata(config)
+    model = build_from_metadata(config, train_size)
     model.load_state_dict(state)
-    model.train_size = _train_size(metadata.get("train_size"), path)
     return model
 
 
 def _train_size(value: str | None, path: Path) -> int:
     if value is None:
         return DEFAULT_TRAIN_SIZE
-    low, high = TRAIN_SIZE_RANGE
     try:
-        size = int(value)
+        return check_train_size(int(value) if value.isdigit() else value)
     except ValueError:
-        size = 0
-    if not low <= size <= high:
-        raise LbamError(
-            f"{path} has a bad train_size in its metadata: {value!r} (want {low} to {high} pixels)"
-        )
-    return size
-
-
-def _load_pth(path: Path) -> nn.Module:
-    state = read_pth_state_dict(path)
-    if not is_official_state_dict(state):
-        first = next(iter(state), "<empty>")
-        raise LbamError(
-            f"{path} is not an LBAM generator checkpoint (first key {first!r}); "
-            "expected the authors' LBAM_Pytorch state_dict or an lbam .safetensors file"
-        )
-    model, _ = convert_official_state_dict(state)
-    model.train_size = DEFAULT_TRAIN_SIZE  # the authors trained on 256 px crops
-    return model
+        raise LbamError(f"{path} has a bad train_size in its metadata: {value!r}") from None
 
 
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

@@ -177,3 +177,20 @@ def read_pth_state_dict(path: str | Path) -> dict[str, Tensor]:
                 loaded = inner
                 break
     return as_state_dict(loaded, path)
+
+
+def load_official_generator(path: str | Path, last_activation: str | None = None) -> LBAMGenerator:
+    """The authors' generator ``.pth`` as an :class:`LBAMGenerator` (trained on 256 px crops).
+
+    Raises:
+        LbamError: the file is not the authors' LBAM_Pytorch generator, or does not fit it.
+    """
+    state = read_pth_state_dict(path)
+    if not is_official_state_dict(state):
+        first = next(iter(state), "<empty>")
+        raise LbamError(
+            f"{path} is not an LBAM generator checkpoint (first key {first!r}); "
+            "expected the authors' LBAM_Pytorch state_dict or an lbam .safetensors file"
+        )
+    model, _ = convert_official_state_dict(state, last_activation)
+    return model

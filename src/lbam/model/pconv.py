@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lbam.defaults import DEFAULT_TRAIN_SIZE
+from lbam.model.card import Generator
 from lbam.model.lbam import check_width
 from lbam.model.shapes import check_multiple
 
@@ -129,7 +131,7 @@ def _channel_mask(known_mask: Tensor, channels: int) -> Tensor:
     return known_mask.expand(-1, channels, -1, -1)
 
 
-class PConvUNet(nn.Module):
+class PConvUNet(Generator):
     """Liu et al.'s partial-convolution U-Net, with LBAM's generator contract.
 
     ``forward(image, known_mask)``:
@@ -143,8 +145,8 @@ class PConvUNet(nn.Module):
     level) and ``decoder.{k}.*`` (k = 0 is the deepest decoder level, the last one is the image head).
     """
 
-    def __init__(self, width: float = 1.0, layers: int = 7) -> None:
-        super().__init__()
+    def __init__(self, width: float = 1.0, layers: int = 7, train_size: int = DEFAULT_TRAIN_SIZE) -> None:
+        super().__init__(train_size)
         self.config = PConvConfig(width=float(width), layers=layers)
         self.size_multiple = 2**layers
         kernels, channels = encoder_plan(layers, width)

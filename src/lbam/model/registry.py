@@ -5,7 +5,9 @@ its constructor arguments (stored in weight files and in training configs under
 ``model.generator``). Adding an architecture means writing its module and one :func:`register` call.
 
     model = build_generator("pconv", width=0.5, layers=7)
-    model = build_from_metadata({"architecture": "lbam", "variant": "released", "width": 0.25})
+    model = build_from_metadata({"architecture": "lbam", "variant": "released", "width": 0.25}, train_size=128)
+
+Every generator is a :class:`lbam.model.card.Generator`: its ``card`` describes it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from torch import nn
-
 from lbam.config import from_dict
+from lbam.defaults import DEFAULT_TRAIN_SIZE
 from lbam.errors import LbamError
+from lbam.model.card import Generator, check_train_size
 from lbam.model.lbam import LBAMConfig, LBAMGenerator
 from lbam.model.pconv import PConvConfig, PConvUNet
 
@@ -28,7 +30,7 @@ class Architecture:
 
     name: str
     config: type  # frozen dataclass of the constructor's keyword arguments, with their defaults
-    generator: type[nn.Module]
+    generator: type[Generator]
     summary: str
 
 
@@ -62,25 +64,36 @@ def generator_config(
         raise LbamError(f"{where}: {error}") from None
 
 
-def build_generator(architecture: str = "lbam", **values: Any) -> nn.Module:
+def build_generator(
+    architecture: str = "lbam", train_size: int = DEFAULT_TRAIN_SIZE, **values: Any
+) -> Generator:
     """A freshly initialised generator of a registered architecture.
+
+    Args:
+        architecture: a registered name.
+        train_size: the side of the crops it will be trained on (its card keeps it).
+        **values: the architecture's settings; missing ones take their defaults.
 
     Raises:
         LbamError: an unknown architecture, or settings the generator refuses (the message says why).
     """
     config = generator_config(architecture, values)
     try:
-        return get_architecture(architecture).generator(**asdict(config))
+        return get_architecture(architecture).generator(**asdict(config), train_size=train_size)
     except (TypeError, ValueError) as error:
         raise LbamError(f"bad {architecture} generator settings: {error}") from None
 
 
-def build_from_metadata(metadata: Mapping[str, Any]) -> nn.Module:
+def build_from_metadata(metadata: Mapping[str, Any], train_size: int = DEFAULT_TRAIN_SIZE) -> Generator:
     """A generator from the config stored in a weight file: ``{"architecture": name, **fields}``."""
     values = dict(metadata)
     name = str(values.pop("architecture", "lbam"))
     config = generator_config(name, values, where="its config")  # range checks before any allocation
-    return get_architecture(name).generator(**asdict(config))
+    try:
+        check_train_size(train_size)
+    except ValueError as error:
+        raise LbamError(f"its train_size: {error}") from None
+    return get_architecture(name).generator(**asdict(config), train_size=train_size)
 
 
 register(

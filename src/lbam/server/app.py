@@ -32,10 +32,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from torch import nn
 
-from lbam import __version__
+from lbam._version import __version__
+from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 from lbam.errors import LbamError
 from lbam.imaging.io import NotAnImageError, PixelLimitError
-from lbam.options import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, InpaintOptions
+from lbam.options import InpaintOptions
 from lbam.server.inpainting import FORMATS, MEDIA_TYPES, Busy, Worker, inpaint_bytes, model_facts, save_output
 
 STATIC = resources.files("lbam") / "server" / "static"

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
 from torch import nn
 
-from lbam.errors import LbamError
 from lbam.imaging.io import encode_picture, read_image
 from lbam.imaging.masks import prepare_hole, read_mask
+from lbam.inference.optimize import OptimizedGenerator
 from lbam.inference.pipeline import inpaint_picture
-from lbam.model.catalog import resolve_model_path
+from lbam.model.card import card_of
 from lbam.options import InpaintOptions
 from lbam.utils.files import atomic_write_bytes
 
@@ -108,23 +107,12 @@ def save_output(folder: Path, result: Result) -> Path:
 
 
 def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
-    """What ``GET /api/v1/model`` and the page show about the loaded generator."""
-    config = model.config.to_dict()
-    first = next(model.parameters(), None)
-    try:
-        path = resolve_model_path(name)
-        where = {"file": str(path), "size_mb": round(path.stat().st_size / 1e6, 1)}
-    except LbamError:  # a module handed over in Python, not a file
-        where = {"file": None, "size_mb": None}
+    """What ``GET /api/v1/model`` and the page show about the loaded generator: its name (a file's
+    name, never its folder: the page may be read by other sites' scripts) and its card."""
+    card = card_of(model)
     return {
-        "name": name,
-        **where,
-        "architecture": config.get("architecture"),
-        "variant": config.get("variant"),
-        "width": config.get("width"),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_size": int(getattr(model, "train_size", 256)),
+        "name": Path(name).name,
+        **card.to_dict(),
         "device": str(device),
-        "precision": "bf16" if first is not None and first.dtype == torch.bfloat16 else "fp32",
-        "compiled": getattr(model, "compiled", None) is not None,
+        "compiled": isinstance(model, OptimizedGenerator) and model.compiled is not None,
     }

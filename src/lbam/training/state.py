@@ -87,7 +87,8 @@ def build_state(config: TrainConfig, context: DistributedContext, use_amp: bool)
     """
     torch.manual_seed(config.train.seed)
     model = config.model
-    generator = build_generator(model.architecture, **model.generator).to(context.device).train()
+    generator = build_generator(model.architecture, train_size=config.data.crop_size, **model.generator)
+    generator = generator.to(context.device).train()
     critic = None
     if config.losses.uses_critic:
         critic = build_critic(model.critic, model.critic_width, model.critic_norm)

@@ -29,9 +29,9 @@ async function showModel() {
   try {
     const facts = await (await fetch("/api/v1/model")).json();
     const params = (facts.parameters / 1e6).toFixed(1);
-    const size = facts.size_mb ? `, ${facts.size_mb} MB` : "";
-    $("model").textContent = `${facts.name}: ${facts.architecture} ${facts.variant ?? ""}, width ${facts.width}, ` +
-      `${params} M parameters${size}, trained at ${facts.train_size} px, on ${facts.device}`;
+    const settings = facts.settings ?? {};
+    $("model").textContent = `${facts.name}: ${facts.architecture} ${settings.variant ?? ""}, width ${settings.width}, ` +
+      `${params} M parameters, trained at ${facts.train_size} px, on ${facts.device} (${facts.precision})`;
   } catch (error) {
     $("model").textContent = "model facts unavailable";
   }
