@@ -20,7 +20,9 @@ from lbam.model.registry import build_generator
     ("architecture", "settings", "multiple"),
     [("lbam", {"width": 1 / 32}, 128), ("pconv", {"width": 1 / 32, "layers": 5}, 32)],
 )
-def test_card_is_built_with_the_model_and_survives_its_weight_file(tmp_path, architecture, settings, multiple):
+def test_card_is_built_with_the_model_and_survives_its_weight_file(
+    tmp_path, architecture, settings, multiple
+):
     model = build_generator(architecture, train_size=192, **settings)
     card = model.card
     assert card.architecture == architecture and card.size_multiple == multiple
@@ -51,9 +53,8 @@ def test_modules_without_a_card_are_refused():
 
 
 def test_exported_runs_keep_their_training_crop(tmp_path):
-    from training_helpers import make_photos, tiny_config
-
     from lbam.training.trainer import train
+    from training_helpers import make_photos, tiny_config
 
     photos = make_photos(tmp_path / "photos", count=5)
     train(tiny_config(photos, tmp_path / "run", steps=1))

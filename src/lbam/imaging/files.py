@@ -16,17 +16,8 @@ import os
 from pathlib import Path
 
 from lbam.errors import LbamError
+from lbam.imaging.formats import SUFFIX_FORMATS
 
-# Suffix -> Pillow format name. Every suffix here can be read and written.
-SUFFIX_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
 IMAGE_SUFFIXES = tuple(SUFFIX_FORMATS)
 
 

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lbam.defaults import DEFAULT_MAX_PIXELS
-from lbam.errors import LbamError
-from lbam.imaging.files import SUFFIX_FORMATS
+from lbam.errors import LbamError, NotAnImageError, PixelLimitError
+from lbam.imaging.formats import ALPHA_FORMATS, EXIF_FORMATS, SIXTEEN_BIT_FORMATS, SUFFIX_FORMATS
 from lbam.imaging.png import encode_png
 from lbam.utils.files import atomic_path, atomic_write_bytes
 
@@ -37,12 +37,6 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompression
 # zlib level of PNG outputs: 1 encodes a 12 Mpx photo in a fraction of the time of Pillow's
 # default 6 for files about 10 % larger (benchmarks/end_to_end.py); lossless either way.
 PNG_COMPRESS_LEVEL = 1
-# Formats whose files carry EXIF (camera, date, GPS) through Pillow.
-EXIF_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
-# Formats that store 16 bits per channel (the others get 8-bit pixels, with a note).
-SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
-# Formats that store an alpha channel (the others lose it, with a note).
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 
 EXIF_ORIENTATION = 0x0112
 
@@ -140,14 +134,6 @@ def open_pil(source: Source, what: str = "image", max_pixels: int = DEFAULT_MAX_
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError... on bad data
         raise LbamError(f"cannot decode {what} {path} (truncated or corrupt?): {error}") from None
     return image
-
-
-class NotAnImageError(LbamError):
-    """The data is not an image Pillow can read (the server answers 415)."""
-
-
-class PixelLimitError(LbamError):
-    """The image has more pixels than allowed (the server answers 413)."""
 
 
 def _open_unlimited(path: Path | io.BytesIO) -> Image.Image:

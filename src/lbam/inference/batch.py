@@ -19,7 +19,8 @@ from torch import nn
 from tqdm import tqdm
 
 from lbam.errors import LbamError
-from lbam.imaging.files import SUFFIX_FORMATS, list_images
+from lbam.imaging.files import list_images
+from lbam.imaging.formats import SUFFIX_FORMATS
 from lbam.imaging.io import copy_file, output_format, read_image, write_image
 from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.pipeline import InpaintReport, inpaint_picture

@@ -300,6 +300,8 @@ def _window_span(
 
 # A window is one model pass: (the box in the photo, the longest side it is run at or None).
 WindowPlan = Callable[[Box], tuple[Box, int | None]]
+# Told (windows done, windows in all) as the work goes; it may raise to stop the work.
+Progress = Callable[[int, int], None]
 
 
 def crop_plan(shape: tuple[int, int], margin: int, min_size: int, max_size: int, multiple: int) -> WindowPlan:
@@ -321,12 +323,23 @@ def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowP
 
 
 def inpaint_regions(
-    model: nn.Module, color: np.ndarray, hole: np.ndarray, plan: WindowPlan, blend: str
+    model: nn.Module,
+    color: np.ndarray,
+    hole: np.ndarray,
+    plan: WindowPlan,
+    blend: str,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, int]:
-    """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes."""
+    """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes.
+
+    ``progress(done, total)`` is called before each window and after the last; an exception it
+    raises (e.g. :class:`lbam.errors.Cancelled`) stops the work there.
+    """
     result = color.copy()
     boxes = hole_boxes(hole)
-    for box in boxes:
+    for index, box in enumerate(boxes):
+        if progress is not None:
+            progress(index, len(boxes))
         (top, bottom, left, right), max_size = plan(box)
         window_hole = hole[top:bottom, left:right]
         output = predict(model, color[top:bottom, left:right], window_hole, max_size, blend)
@@ -336,6 +349,8 @@ def inpaint_regions(
         cols = slice(box[2] - left, box[3] - left)
         own[rows, cols] = window_hole[rows, cols]
         paste_holes(result[top:bottom, left:right], own, output)
+    if progress is not None:
+        progress(len(boxes), len(boxes))
     return result, len(boxes)
 
 
@@ -345,11 +360,17 @@ def choose_strategy(strategy: str) -> str:
 
 
 def inpaint_picture(
-    picture: Picture, hole: np.ndarray, model: nn.Module, options: InpaintOptions | None = None
+    picture: Picture,
+    hole: np.ndarray,
+    model: nn.Module,
+    options: InpaintOptions | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Picture, InpaintReport]:
     """Inpaint a decoded photo whose hole map (H, W) bool (True = hole) is already prepared.
 
-    Returns the new picture (same dtype, channels and alpha; known pixels bit-exact) and a report.
+    ``progress(done, total)`` hears of every model pass (one pass for full and resize) and may raise
+    to stop the work. Returns the new picture (same dtype, channels and alpha; known pixels
+    bit-exact) and a report.
     """
     options = options or InpaintOptions()
     if hole.shape != (picture.height, picture.width):
@@ -360,10 +381,15 @@ def inpaint_picture(
         return picture.with_color(picture.color.copy()), InpaintReport("none", 0.0, 0, 0.0)
     strategy = choose_strategy(options.strategy)
     calls = 1
-    if strategy == "full":
-        color = inpaint_full(model, picture.color, hole, options.blend)
-    elif strategy == "resize":
-        color = inpaint_resized(model, picture.color, hole, options.max_size, options.blend)
+    if strategy in ("full", "resize"):
+        if progress is not None:
+            progress(0, 1)
+        if strategy == "full":
+            color = inpaint_full(model, picture.color, hole, options.blend)
+        else:
+            color = inpaint_resized(model, picture.color, hole, options.max_size, options.blend)
+        if progress is not None:
+            progress(1, 1)
     else:
         if strategy == "fit":
             plan = fit_plan(hole.shape, options.context, card_of(model).train_size)
@@ -372,7 +398,7 @@ def inpaint_picture(
             plan = crop_plan(
                 hole.shape, options.crop_margin, options.crop_min_size, options.max_size, multiple
             )
-        color, calls = inpaint_regions(model, picture.color, hole, plan, options.blend)
+        color, calls = inpaint_regions(model, picture.color, hole, plan, options.blend, progress)
     seconds = time.perf_counter() - start
     return picture.with_color(color), InpaintReport(strategy, hole_fraction, calls, seconds)
 

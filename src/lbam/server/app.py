@@ -2,14 +2,20 @@
 
     POST /api/v1/inpaint   multipart: image, mask (white = hole), any lbam.inpaint option, format,
                            quality; or IOPaint's JSON request (base64 image and mask)
+    GET  /api/v1/options   every option with its type, default, range and choices; output formats
     GET  /api/v1/health    {"status": "ok"}
-    GET  /api/v1/model     the loaded generator: name, architecture, variant, width, parameters...
+    GET  /api/v1/model     the loaded generator's name and card (architecture, settings, sizes...)
     GET  /                 the editor page; /docs the OpenAPI schema
 
 Every error is ``{"error": "one line"}`` with its status: 400 unreadable image or mask, a size
-mismatch, an all-hole mask; 413 an upload or a pixel count over the limit (checked before
-decoding); 415 not an image or not multipart/JSON; 422 a bad option; 503 (with Retry-After) when
-the queue is full. The server sends no CORS headers: only its own page can call it from a browser.
+mismatch, an all-hole mask; 403 a foreign Origin or Host; 413 an upload or a pixel count over the
+limit (the upload counted as it arrives, chunked or not; the pixels from the header, before
+decoding); 415 not an image or not multipart/JSON; 422 a bad field, named; 503 (with Retry-After)
+when the queue is full, answered before the upload is read. Uploads are held in memory only.
+
+Only the server's own page may call it from a browser: a request whose ``Origin`` is another site
+is refused, and so is a ``Host`` other than the address it listens on or a loopback name (a
+DNS-rebinding page), unless listed with ``--allow-origin`` / ``--allow-host``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import dataclasses
+import ipaddress
 import json
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -29,19 +36,24 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from torch import nn
 
 from lbam._version import __version__
 from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
-from lbam.errors import LbamError
-from lbam.imaging.io import NotAnImageError, PixelLimitError
-from lbam.options import InpaintOptions
-from lbam.server.inpainting import FORMATS, MEDIA_TYPES, Busy, Worker, inpaint_bytes, model_facts, save_output
+from lbam.errors import Cancelled, LbamError, NotAnImageError, PixelLimitError
+from lbam.imaging.formats import BY_PILLOW, SERVED_FORMATS
+from lbam.options import DEFAULT_QUALITY, QUALITY_RANGE, InpaintOptions, describe_options
+from lbam.server.inpainting import Busy, Worker, inpaint_bytes, model_facts, save_output, stopper
+from lbam.server.schema import SERVER_SETTINGS, InpaintForm, IOPaintRequest, first_error
 
 STATIC = resources.files("lbam") / "server" / "static"
-# IOPaint's hd_strategy values and ours.
-IOPAINT_STRATEGIES = {"Original": "full", "Resize": "resize", "Crop": "crop"}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+MAX_FORM_FIELDS = 32
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,9 @@ class ServerSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     output_dir: Path | None = None
     queue_size: int = 4
+    host: str = "127.0.0.1"  # the address it listens on: a Host header naming it is its own
+    allow_hosts: tuple[str, ...] = ()  # more Host names to answer ("*": any)
+    allow_origins: tuple[str, ...] = ()  # more Origins to answer, e.g. "http://my.site" ("*": any)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -67,6 +82,17 @@ class RequestError(Exception):
         self.status = status
 
 
+@dataclass
+class InpaintRequest:
+    """A parsed request: the uploaded files' bytes and the validated options."""
+
+    image: bytes
+    mask: bytes
+    options: InpaintOptions
+    fmt: str | None
+    quality: int
+
+
 def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = None) -> FastAPI:
     """The application serving ``model`` (already loaded, in eval mode, on ``device``)."""
     settings = settings or ServerSettings()
@@ -78,47 +104,91 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
         worker.close()  # Ctrl-C: the running inference finishes, waiting ones are dropped
 
     app = FastAPI(title="lbam", version=__version__, description=__doc__.split("\n\n")[0], lifespan=lifespan)
-    facts = model_facts(model, settings.model_name, device)
     app.state.worker = worker
     _error_handlers(app)
-
-    @app.get("/api/v1/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/api/v1/model")
-    async def model_info() -> dict[str, Any]:
-        return facts
+    _guard(app, settings)
+    _info_routes(app, model_facts(model, settings.model_name, device))
 
     @app.post("/api/v1/inpaint", openapi_extra=_inpaint_openapi(), response_class=Response)
     async def inpaint(request: Request) -> Response:
-        image, mask, options, fmt, quality = await _parse(request, settings)
-        try:
-            result = await worker.run(lambda: inpaint_bytes(model, image, mask, options, fmt, quality))
-        except Busy:
-            raise RequestError(503, f"busy: {settings.queue_size + 1} requests are already queued") from None
-        except NotAnImageError as error:
-            raise RequestError(415, str(error)) from None
-        except PixelLimitError as error:
-            raise RequestError(413, str(error)) from None
-        except LbamError as error:
-            raise RequestError(400, str(error)) from None
-        if settings.output_dir is not None:
-            save_output(settings.output_dir, result)
+        # the slot is taken before the upload is read: a full queue costs the server nothing
+        with _busy_is_503(settings), worker.slot():
+            parsed = await _parse(request, settings)
+            result = await _run(worker, model, parsed, request)
         headers = {
             "X-Lbam-Seconds": f"{result.seconds:.3f}",
             "X-Lbam-Strategy": result.strategy,
-            "X-Lbam-Blend": options.blend,
+            "X-Lbam-Blend": parsed.options.blend,
             "X-Lbam-Hole-Fraction": f"{result.hole_fraction:.6f}",
         }
-        return Response(result.data, media_type=MEDIA_TYPES[result.fmt], headers=headers)
+        if settings.output_dir is not None:
+            headers["X-Lbam-Saved"] = "true" if _keep(settings.output_dir, result) else "false"
+        return Response(result.data, media_type=BY_PILLOW[result.fmt].media_type, headers=headers)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
+
+
+def _info_routes(app: FastAPI, facts: dict[str, Any]) -> None:
+    options = [o for o in describe_options() if o["name"] not in SERVER_SETTINGS]
+    quality = {"minimum": QUALITY_RANGE[0], "maximum": QUALITY_RANGE[1], "default": DEFAULT_QUALITY}
+    formats = [
+        {"name": f.name, "media_type": f.media_type, "suffix": f.suffixes[0]}
+        for f in BY_PILLOW.values()
+        if f.name in SERVED_FORMATS
+    ]
+
+    @app.api_route("/api/v1/health", methods=["GET", "HEAD"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route("/api/v1/model", methods=["GET", "HEAD"])
+    async def model_info() -> dict[str, Any]:
+        return facts
+
+    @app.api_route("/api/v1/options", methods=["GET", "HEAD"])
+    async def option_list() -> dict[str, Any]:
+        return {"options": options, "formats": formats, "quality": quality}
+
+
+async def _run(worker: Worker, model: nn.Module, parsed: InpaintRequest, request: Request) -> Any:
+    def job(stop: Any) -> Any:
+        return inpaint_bytes(
+            model, parsed.image, parsed.mask, parsed.options, parsed.fmt, parsed.quality, stopper(stop)
+        )
+
+    try:
+        return await worker.run(job, request.is_disconnected)
+    except NotAnImageError as error:
+        raise RequestError(415, str(error)) from None
+    except PixelLimitError as error:
+        raise RequestError(413, str(error)) from None
+    except Cancelled as error:
+        raise RequestError(499, str(error)) from None
+    except LbamError as error:
+        raise RequestError(400, str(error)) from None
+
+
+@contextlib.contextmanager
+def _busy_is_503(settings: ServerSettings) -> Any:
+    try:
+        yield
+    except Busy:
+        raise RequestError(503, f"busy: {settings.queue_size + 1} requests are already queued") from None
+
+
+def _keep(folder: Path, result: Any) -> bool:
+    """Keep a copy in ``--output-dir``; a failure (a full disk) is logged, the answer still goes out."""
+    try:
+        save_output(folder, result)
+    except (OSError, LbamError) as error:
+        print(f"lbam serve: could not keep a result in {folder}: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -139,83 +209,150 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
 
 
-async def _parse(
-    request: Request, settings: ServerSettings
-) -> tuple[bytes, bytes, InpaintOptions, str | None, int]:
-    """(image bytes, mask bytes, options, response format or None, JPEG/WebP quality) of a request."""
+def _guard(app: FastAPI, settings: ServerSettings) -> None:
+    """Refuse requests from other sites' pages: a foreign Origin, or a Host that is not this server."""
+
+    @app.middleware("http")
+    async def same_site_only(request: Request, call_next: Any) -> Response:
+        host = request.headers.get("host", "")
+        if not host_allowed(host, settings):
+            return JSONResponse({"error": f"Host {host!r} is not this server (see --allow-host)"}, 403)
+        origin = request.headers.get("origin")
+        if origin is not None and not origin_allowed(origin, host, request.url.scheme, settings):
+            return JSONResponse(
+                {"error": f"Origin {origin!r} may not call this server (see --allow-origin)"}, 403
+            )
+        return await call_next(request)
+
+
+def host_allowed(host: str, settings: ServerSettings) -> bool:
+    """True for the listening address, loopback names, IP literals when listening on every
+    address, and the names the user listed; never for other DNS names (DNS rebinding)."""
+    name = host.rpartition("]")[0].lstrip("[") if host.startswith("[") else host.partition(":")[0]
+    name = name.lower().rstrip(".")
+    if "*" in settings.allow_hosts or name in (*LOOPBACK_NAMES, settings.host, *settings.allow_hosts):
+        return True
+    if settings.host in ("0.0.0.0", "::", ""):
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def origin_allowed(origin: str, host: str, scheme: str, settings: ServerSettings) -> bool:
+    """True for the server's own origin (the page it serves) and the origins the user listed."""
+    return origin == f"{scheme}://{host}" or origin in settings.allow_origins or "*" in settings.allow_origins
+
+
+async def _bounded_body(request: Request, settings: ServerSettings) -> AsyncIterator[bytes]:
+    """The request body as it arrives, with the byte limit enforced chunk by chunk."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+    limit = settings.max_upload_bytes
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
             413, f"upload of {int(declared)} bytes is over the limit of {settings.max_upload_mb:g} MB"
         )
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"upload is over the limit of {settings.max_upload_mb:g} MB")
+        yield chunk
+
+
+async def _parse(request: Request, settings: ServerSettings) -> InpaintRequest:
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
-        return await _parse_multipart(request, settings)
+        files, fields = await _read_multipart(request, settings)
+        return _validated(files["image"], files["mask"], fields, settings)
     if kind.startswith("application/json"):
-        return _parse_iopaint(await _body(request, settings), settings)
+        body = b"".join([chunk async for chunk in _bounded_body(request, settings)])
+        iopaint = _iopaint_request(body)
+        image, mask = (
+            _base64(value, key) for key, value in (("image", iopaint.image), ("mask", iopaint.mask))
+        )
+        return _validated(image, mask, iopaint.form_fields(), settings)
     raise RequestError(415, "send multipart/form-data (image, mask, options) or IOPaint's JSON request")
 
 
-async def _body(request: Request, settings: ServerSettings) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > settings.max_upload_bytes:
-            raise RequestError(413, f"upload is over the limit of {settings.max_upload_mb:g} MB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _parse_multipart(
+async def _read_multipart(
     request: Request, settings: ServerSettings
-) -> tuple[bytes, bytes, InpaintOptions, str | None, int]:
-    form = await request.form(max_files=2, max_fields=32, max_part_size=settings.max_upload_bytes)
-    files = {}
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The form's two files and its text fields, parsed as the body streams in and held in memory."""
+    parser = MultiPartParser(
+        request.headers,
+        _bounded_body(request, settings),
+        max_files=2,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=64 * 1024,
+    )
+    parser.spool_max_size = settings.max_upload_bytes + 1  # a file part never rolls over to disk
+    try:
+        form = await parser.parse()
+    except MultiPartException as error:
+        raise RequestError(400, f"bad multipart form: {error.message}") from None
+    files: dict[str, bytes] = {}
     for name in ("image", "mask"):
         upload = form.get(name)
-        if upload is None or isinstance(upload, str):
+        if not isinstance(upload, UploadFile):
             raise RequestError(400, f"the form needs a file field {name!r}")
         files[name] = await upload.read()
-    fields = {
-        key: value for key, value in form.items() if key not in ("image", "mask") and isinstance(value, str)
-    }
-    fmt = _format(fields.pop("format", None))
-    quality = _number("quality", fields.pop("quality", "95"), int)
-    options = _options(fields, settings)
-    return files["image"], files["mask"], options, fmt, quality
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return files, fields
 
 
-def _parse_iopaint(
-    body: bytes, settings: ServerSettings
-) -> tuple[bytes, bytes, InpaintOptions, str | None, int]:
-    """IOPaint's request: base64 (or data-URL) ``image`` and ``mask`` (255 = hole), hd_strategy*."""
+def _iopaint_request(body: bytes) -> IOPaintRequest:
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise RequestError(400, "the JSON request is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestError(400, "the JSON request must be an object with 'image' and 'mask'")
-    image, mask = (_base64(data.get(key), key) for key in ("image", "mask"))
-    fields: dict[str, Any] = {}
-    strategy = data.get("hd_strategy")
-    if strategy is not None:
-        if strategy not in IOPAINT_STRATEGIES:
-            raise RequestError(
-                422, f"hd_strategy must be one of {', '.join(IOPAINT_STRATEGIES)}, got {strategy!r}"
-            )
-        fields["strategy"] = IOPAINT_STRATEGIES[strategy]
-    for theirs, ours in (
-        ("hd_strategy_resize_limit", "max_size"),
-        ("hd_strategy_crop_margin", "crop_margin"),
-    ):
-        if data.get(theirs) is not None:
-            fields[ours] = str(data[theirs])
-    return image, mask, _options(fields, settings), _format(data.get("format")), 95
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise RequestError(422, f"the JSON request is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return IOPaintRequest.model_validate(data)
+    except ValidationError as error:
+        raise RequestError(422, first_error(error)) from None
 
 
-def _base64(value: object, key: str) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise RequestError(400, f"the JSON request needs {key!r} as base64 or a data URL")
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return depth
+
+
+def _validated(image: bytes, mask: bytes, fields: dict[str, Any], settings: ServerSettings) -> InpaintRequest:
+    """The options of the request's fields, checked by the one schema (422 naming the field)."""
+    if any(name in fields for name in ("image", "mask")):
+        raise RequestError(422, "image and mask must be files, not text fields")
+    try:
+        form = InpaintForm.model_validate(fields)
+    except ValidationError as error:
+        raise RequestError(422, first_error(error)) from None
+    values = form.model_dump()
+    fmt, quality = values.pop("format"), values.pop("quality")
+    try:
+        options = InpaintOptions(**values, max_pixels=settings.max_pixels)
+    except LbamError as error:
+        raise RequestError(422, str(error)) from None
+    return InpaintRequest(image, mask, options, None if fmt is None else _pillow_format(fmt), quality)
+
+
+def _pillow_format(name: str) -> str:
+    return "JPEG" if name == "jpg" else name.upper()
+
+
+def _base64(value: str, key: str) -> bytes:
     if value.startswith("data:"):
         value = value.partition(",")[2]
     try:
@@ -224,87 +361,23 @@ def _base64(value: object, key: str) -> bytes:
         raise RequestError(400, f"{key!r} is not valid base64") from None
 
 
-def _format(value: str | None) -> str | None:
-    if value in (None, ""):
-        return None
-    if value.lower() not in FORMATS:
-        raise RequestError(422, f"format must be png, jpeg or webp, got {value!r}")
-    return FORMATS[value.lower()]
-
-
-def _options(fields: dict[str, str], settings: ServerSettings) -> InpaintOptions:
-    """The options of the form fields, typed by :class:`InpaintOptions` (422 for anything wrong)."""
-    types = {field.name: field.type for field in dataclasses.fields(InpaintOptions)}
-    values: dict[str, Any] = {"max_pixels": settings.max_pixels}
-    for key, text in fields.items():
-        if key not in types or key == "max_pixels":
-            raise RequestError(
-                422, f"unknown option {key!r}; options: {', '.join(k for k in types if k != 'max_pixels')}"
-            )
-        values[key] = _typed(key, text, str(types[key]))
-    try:
-        return InpaintOptions(**values)
-    except LbamError as error:
-        raise RequestError(422, str(error)) from None
-
-
-def _typed(key: str, text: str, kind: str) -> Any:
-    if kind == "bool":
-        if text.lower() in ("true", "1", "on", "yes"):
-            return True
-        if text.lower() in ("false", "0", "off", "no", ""):
-            return False
-        raise RequestError(422, f"option {key!r} must be true or false, got {text!r}")
-    if kind in ("int", "float"):
-        return _number(key, text, int if kind == "int" else float)
-    return text
-
-
-def _number(key: str, text: str, kind: type) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise RequestError(422, f"option {key!r} must be a number, got {text!r}") from None
-
-
 def _inpaint_openapi() -> dict[str, Any]:
-    """The request bodies of POST /api/v1/inpaint for the OpenAPI schema (both forms)."""
-    properties: dict[str, Any] = {
+    """The request bodies of POST /api/v1/inpaint for the OpenAPI schema, from the two models."""
+    form = InpaintForm.model_json_schema()
+    form["properties"] = {
         "image": {"type": "string", "format": "binary", "description": "the photo"},
         "mask": {"type": "string", "format": "binary", "description": "white (non-zero) = hole"},
-        "format": {"type": "string", "enum": ["png", "jpeg", "webp"], "description": "default: the photo's"},
-        "quality": {"type": "integer", "default": 95, "description": "JPEG/WebP quality"},
+        **form["properties"],
     }
-    kinds = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
-    for field in dataclasses.fields(InpaintOptions):
-        if field.name != "max_pixels":
-            properties[field.name] = {
-                "type": kinds[str(field.type)],
-                "default": field.default,
-                "description": field.metadata["help"],
-            }
-    iopaint = {
-        "type": "object",
-        "required": ["image", "mask"],
-        "properties": {
-            "image": {"type": "string", "description": "base64 or data URL"},
-            "mask": {"type": "string", "description": "base64 or data URL; 255 = hole"},
-            "hd_strategy": {"type": "string", "enum": list(IOPAINT_STRATEGIES)},
-            "hd_strategy_resize_limit": {"type": "integer"},
-            "hd_strategy_crop_margin": {"type": "integer"},
-        },
-    }
+    form["required"] = ["image", "mask"]
+    media = {f.media_type: {} for f in BY_PILLOW.values() if f.name in SERVED_FORMATS}
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "multipart/form-data": {
-                    "schema": {"type": "object", "required": ["image", "mask"], "properties": properties}
-                },
-                "application/json": {"schema": iopaint},
+                "multipart/form-data": {"schema": form},
+                "application/json": {"schema": IOPaintRequest.model_json_schema()},
             },
         },
-        "responses": {
-            "200": {"description": "the inpainted image", "content": {t: {} for t in MEDIA_TYPES.values()}}
-        },
+        "responses": {"200": {"description": "the inpainted image", "content": media}},
     }

@@ -9,10 +9,11 @@ most ``queue_size`` more wait, and any further request is turned away at once (5
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +21,17 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from lbam.errors import Cancelled
+from lbam.imaging.formats import BY_PILLOW
 from lbam.imaging.io import encode_picture, read_image
 from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.optimize import OptimizedGenerator
-from lbam.inference.pipeline import inpaint_picture
+from lbam.inference.pipeline import Progress, inpaint_picture
 from lbam.model.card import card_of
 from lbam.options import InpaintOptions
 from lbam.utils.files import atomic_write_bytes
 
 T = TypeVar("T")
-
-# Response formats by name, and the Pillow format of each.
-FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
-MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 @dataclass
@@ -51,28 +50,70 @@ class Busy(Exception):
 
 
 class Worker:
-    """One inference at a time on one thread, at most ``queue_size`` more waiting."""
+    """One inference at a time on one thread, at most ``queue_size`` more waiting.
+
+    A request takes its slot (:meth:`slot`) before its upload is read, so a full queue costs the
+    server nothing; :meth:`run` gives up a job whose client has gone: a waiting one never starts, a
+    running one stops before its next model pass (the job's ``stop`` event is set).
+    """
+
+    POLL_SECONDS = 0.2
 
     def __init__(self, queue_size: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbam-inpaint")
         self._slots = threading.BoundedSemaphore(queue_size + 1)
 
-    async def run(self, job: Callable[[], T]) -> T:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one place in the queue; Busy at once when there is none."""
         if not self._slots.acquire(blocking=False):
             raise Busy
         try:
-            return await asyncio.wrap_future(self._executor.submit(job))
+            yield
         finally:
             self._slots.release()
+
+    async def run(
+        self, job: Callable[[threading.Event], T], gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> T:
+        """Run ``job(stop)`` on the worker thread; Cancelled when ``gone()`` says the client left."""
+        stop = threading.Event()
+        future = self._executor.submit(job, stop)
+        waiting = asyncio.wrap_future(future)
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=self.POLL_SECONDS)
+            if done:
+                return waiting.result()
+            if gone is not None and await gone():
+                stop.set()
+                future.cancel()
+                raise Cancelled("the client went away")
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def stopper(stop: threading.Event) -> Progress:
+    """A progress callback that stops the work (Cancelled) once ``stop`` is set."""
+
+    def check(done: int, total: int) -> None:
+        if stop.is_set():
+            raise Cancelled(f"stopped after {done} of {total} model passes")
+
+    return check
+
+
 def inpaint_bytes(
-    model: nn.Module, image: bytes, mask: bytes, options: InpaintOptions, fmt: str | None, quality: int
+    model: nn.Module,
+    image: bytes,
+    mask: bytes,
+    options: InpaintOptions,
+    fmt: str | None,
+    quality: int,
+    progress: Progress | None = None,
 ) -> Result:
-    """Inpaint an uploaded photo with an uploaded mask (white = hole); ``fmt`` None keeps the photo's.
+    """Inpaint an uploaded photo with an uploaded mask (white = hole); ``fmt`` None keeps the photo's
+    format when the server answers in it, else PNG. ``progress`` hears of every model pass.
 
     Raises:
         LbamError: unreadable image or mask (NotAnImageError for non-images, PixelLimitError for
@@ -89,18 +130,19 @@ def inpaint_bytes(
         name="mask",
     )
     if hole.any():
-        picture, report = inpaint_picture(picture, hole, model, options)
+        picture, report = inpaint_picture(picture, hole, model, options, progress)
         strategy = report.strategy
     else:
         strategy = "none"
-    chosen = fmt or (picture.format if picture.format in MEDIA_TYPES else "PNG")
+    served = picture.format in BY_PILLOW and BY_PILLOW[picture.format].served
+    chosen = fmt or (picture.format if served else "PNG")
     data, _ = encode_picture(picture, chosen, quality)
     return Result(data, chosen, time.perf_counter() - start, strategy, float(hole.mean()))
 
 
 def save_output(folder: Path, result: Result) -> Path:
     """Keep a result in ``folder`` under a new, unique name (atomically)."""
-    suffix = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[result.fmt]
+    suffix = BY_PILLOW[result.fmt].suffixes[0]
     path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}{suffix}"
     atomic_write_bytes(path, result.data)
     return path
