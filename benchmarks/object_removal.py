@@ -26,10 +26,11 @@ from lbam.data.masks import build_mask_generator
 from lbam.evaluation.evaluate import MethodRun, run_methods
 from lbam.evaluation.methods import make_methods, parse_method_list
 from lbam.evaluation.protocol import Pair, PreparedPair
-from lbam.evaluation.report import make_grid, show_hole, write_png
+from lbam.evaluation.report import make_grid, show_hole
 from lbam.features.stlpips import load_st_lpips
 from lbam.imaging.files import list_images
 from lbam.imaging.io import load_rgb
+from lbam.imaging.png import write_png
 from lbam.inference import pipeline
 
 REPO = Path(__file__).resolve().parents[1]

@@ -329,5 +329,5 @@ def test_bad_options_are_errors(model):
         lbam.inpaint(image, hole, model, dilate=-1)
     with pytest.raises(LbamError, match="uint8 or uint16"):
         lbam.inpaint(image.astype(np.float32), hole, model)
-    with pytest.raises(TypeError):
+    with pytest.raises(LbamError, match="must be a PIL image or a numpy array, got list"):
         lbam.inpaint(image.tolist(), hole, model)

@@ -8,11 +8,11 @@ from torch import nn
 
 from lbam.errors import LbamError
 from lbam.features.vgg import VGG16Features
+from lbam.imaging.pixels import composite
 from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import (
     InpaintingLoss,
     LossConfig,
-    composite,
     gram_matrix,
     hole_l1,
     hole_total_variation,

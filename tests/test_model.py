@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lbam.errors import LbamError
 from lbam.model.lbam import LBAMGenerator, asymmetric_gaussian, mask_update
 
 
@@ -50,7 +51,7 @@ def test_width_scales_channels():
 def test_rejects_sizes_that_are_not_multiples_of_128():
     model = LBAMGenerator(width=0.0625)
     image, known = inputs(100, 128)
-    with pytest.raises(ValueError, match="multiples of 128"):
+    with pytest.raises(LbamError, match="multiples of 128"):
         model(image, known)
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from lbam.errors import LbamError
 from lbam.model.pconv import PartialConv2d, PConvConfig, PConvUNet
 
 
@@ -161,7 +162,7 @@ def test_freeze_encoder_norm() -> None:
 
 
 def test_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="multiples of 128"):
+    with pytest.raises(LbamError, match="multiples of 128"):
         PConvUNet(width=0.0625)(torch.rand(1, 3, 100, 128), torch.ones(1, 1, 100, 128))
     with pytest.raises(ValueError, match="width"):
         PConvUNet(width=0)

@@ -166,7 +166,9 @@ def test_errors_from_the_api_are_shown(server, page):
     page.wait_for_function(
         "document.querySelector('[data-testid=status]').textContent.startsWith('inpainting failed')"
     )
-    assert "dilate must be >= 0" in page.get_by_test_id("status").text_content()
+    assert (
+        "dilate: Input should be greater than or equal to 0" in page.get_by_test_id("status").text_content()
+    )
     page.get_by_test_id("dilate").fill("0")
     page.get_by_test_id("blend").select_option("paste")  # the editor sends the blend it shows
     with page.expect_response("**/api/v1/inpaint") as answer:

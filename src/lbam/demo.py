@@ -11,10 +11,12 @@ import torch
 
 from lbam.defaults import DEFAULT_MODEL
 from lbam.evaluation.methods import OpenCVInpaint
-from lbam.evaluation.report import labelled_sheet, show_hole, write_png
+from lbam.evaluation.report import labelled_sheet, show_hole
 from lbam.imaging.io import load_rgb
 from lbam.imaging.masks import read_mask
 from lbam.imaging.metrics import psnr, ssim
+from lbam.imaging.pixels import to_uint8
+from lbam.imaging.png import write_png
 from lbam.inference.pipeline import get_model, inpaint
 
 
@@ -44,7 +46,7 @@ def run_demo(
     results = {model_name: inpaint(photo, ~known, model=generator, strategy="full")}
     unit = photo.astype(np.float32) / 255
     for name, method in (("telea", OpenCVInpaint("telea")), ("navier-stokes", OpenCVInpaint("ns"))):
-        results[name] = (np.clip(method.inpaint(unit, known), 0, 1) * 255 + 0.5).astype(np.uint8)
+        results[name] = to_uint8(method.inpaint(unit, known))
     table = {name: scores(result, photo) for name, result in results.items()}
 
     hole_view = np.repeat((~known)[..., None] * 255, 3, axis=2).astype(np.uint8)

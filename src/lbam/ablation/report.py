@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from lbam.ablation.variants import Variant
-from lbam.evaluation.report import METRICS, format_tables, write_png
+from lbam.evaluation.report import METRICS, format_tables
+from lbam.imaging.png import write_png
 from lbam.training.logs import read_metrics
 from lbam.utils.files import atomic_write_text
 from lbam.utils.machine import machine_description

@@ -142,11 +142,9 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 
 def stats(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
 
     from lbam.imaging.files import list_images
-    from lbam.imaging.masks import hole_ratio_bin, read_mask
+    from lbam.imaging.masks import hole_ratio_bin, read_mask, resize_hole
 
     size = parse_size(args.size) if args.size is not None else None
     files = list_images(args.folder, what="mask")
@@ -158,7 +156,7 @@ def stats(args: argparse.Namespace) -> int:
             unreadable.append(f"{path.name} ({error})")
             continue
         if size is not None:
-            hole = cv2.resize(hole.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST) > 0
+            hole = resize_hole(hole, size)
         ratios.append(float(hole.mean()))
         bins.append(hole_ratio_bin(hole))
     if not ratios:

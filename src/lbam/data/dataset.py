@@ -129,7 +129,7 @@ class InpaintingDataset(Dataset):
         def probe(path: Path) -> str | tuple[int, int]:
             try:
                 return image_size(path)
-            except DECODE_ERRORS as error:
+            except (LbamError, *DECODE_ERRORS) as error:
                 return f"{type(error).__name__}: {error}"
 
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -193,12 +193,10 @@ class InpaintingDataset(Dataset):
                 continue
             try:
                 return self._load(self.files[candidate], load_size)
-            except DECODE_ERRORS as error:
+            except (LbamError, *DECODE_ERRORS) as error:
                 self._bad.add(candidate)
                 self.failed_loads += 1
-                LOG.warning(
-                    "cannot decode %s (%s); using the next readable image", self.files[candidate], error
-                )
+                LOG.warning("%s; using the next readable image", error)
         raise LbamError(f"no image in {self.root!r} could be decoded")
 
     def _load(self, path: Path, load_size: int | None) -> Image.Image:

@@ -24,7 +24,7 @@ from lbam._version import __version__
 from lbam.errors import LbamError
 from lbam.evaluation.fid import FEATURE_DIM, fid_from_features, load_fid_inception
 from lbam.evaluation.lpips import load_lpips
-from lbam.evaluation.methods import Method, make_methods, to_uint8
+from lbam.evaluation.methods import Method, make_methods
 from lbam.evaluation.protocol import (
     PreparedPair,
     make_pairs,
@@ -37,7 +37,6 @@ from lbam.evaluation.report import (
     make_grid,
     show_hole,
     summarize,
-    write_png,
     write_results_csv,
     write_summary_json,
     write_summary_md,
@@ -46,6 +45,8 @@ from lbam.features.stlpips import MIN_SIDE, load_st_lpips
 from lbam.imaging import metrics as image_metrics
 from lbam.imaging.files import list_images
 from lbam.imaging.masks import BINS, bin_label
+from lbam.imaging.pixels import to_uint8
+from lbam.imaging.png import write_png
 from lbam.utils.device import resolve_device
 
 DEFAULT_PAIRS = 100

@@ -31,6 +31,7 @@ from skimage.restoration import inpaint_biharmonic
 from lbam.defaults import BLENDS, DEFAULT_MODEL
 from lbam.errors import LbamError
 from lbam.imaging.io import picture_from_array, picture_to_array
+from lbam.imaging.pixels import composite, to_uint8
 from lbam.inference.pipeline import inpaint_picture, predict
 from lbam.model.loading import load_model
 from lbam.options import InpaintOptions
@@ -49,14 +50,9 @@ class Method(Protocol):
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray: ...
 
 
-def composite(output: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-    """``output`` in the holes, ``image`` elsewhere; known_mask (H, W) bool, True = known."""
-    return np.where(known_mask[..., None], image, output).astype(np.float32)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """[0, 1] float -> uint8 with rounding."""
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def fill_holes(output: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+    """A method's result: ``output`` in the holes, ``image`` elsewhere; known_mask (H, W) bool, True = known."""
+    return composite(output.astype(np.float32), image.astype(np.float32), known_mask[..., None])
 
 
 class OpenCVInpaint:
@@ -77,7 +73,7 @@ class OpenCVInpaint:
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         hole = (~known_mask).astype(np.uint8) * 255  # OpenCV: non-zero = to be filled
         filled = self._cv2.inpaint(to_uint8(image), hole, self._radius, self._flag)
-        return composite(filled.astype(np.float32) / 255.0, image, known_mask)
+        return fill_holes(filled.astype(np.float32) / 255.0, image, known_mask)
 
 
 class Biharmonic:
@@ -88,7 +84,7 @@ class Biharmonic:
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
 
         filled = inpaint_biharmonic(image.astype(np.float64), ~known_mask, channel_axis=-1)
-        return composite(np.clip(filled, 0.0, 1.0), image, known_mask)
+        return fill_holes(np.clip(filled, 0.0, 1.0), image, known_mask)
 
 
 class GeneratorMethod:
@@ -110,12 +106,12 @@ class GeneratorMethod:
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         if self.options.strategy == "full":
             output = predict(self.model, image.astype(np.float32), ~known_mask, None, self.options.blend)
-            return composite(np.clip(output, 0.0, 1.0), image, known_mask)
+            return fill_holes(np.clip(output, 0.0, 1.0), image, known_mask)
         # Other strategies work on the photo's own 8-bit pixels, as lbam inpaint does.
         pixels = to_uint8(image)
         picture, _ = inpaint_picture(picture_from_array(pixels), ~known_mask, self.model, self.options)
         filled = picture_to_array(picture).astype(np.float32) / 255.0
-        return composite(filled, image, known_mask)
+        return fill_holes(filled, image, known_mask)
 
 
 def parse_method_list(text: str) -> list[str]:

@@ -34,7 +34,7 @@ from PIL import Image
 
 from lbam.errors import LbamError
 from lbam.imaging.io import load_rgb
-from lbam.imaging.masks import BINS, hole_bin, read_mask
+from lbam.imaging.masks import BINS, hole_bin, read_mask, resize_hole
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,11 @@ def resize_hole_mask(hole: np.ndarray, size: int | tuple[int, int], crop: bool) 
 
     With ``crop`` the mask is first center-cropped to a square, as the images are.
     """
-    image = Image.fromarray(hole.astype(np.uint8) * 255)
     if crop:
-        image = image.crop(_center_square(image.size))
-    target = (size, size) if isinstance(size, int) else size
-    if image.size != target:
-        image = image.resize(target, Image.Resampling.NEAREST)
-    return np.asarray(image) >= 128
+        left, top, right, bottom = _center_square((hole.shape[1], hole.shape[0]))
+        hole = hole[top:bottom, left:right]
+    width, height = (size, size) if isinstance(size, int) else size
+    return resize_hole(hole, (height, width))
 
 
 def prepare_hole_mask(path: Path, size: int) -> np.ndarray:

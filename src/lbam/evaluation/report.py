@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from lbam.imaging.masks import BINS, NVIDIA_BIN_EDGES, bin_label
-from lbam.utils.files import atomic_write_bytes, atomic_write_text
+from lbam.utils.files import atomic_write_text
 
 CSV_COLUMNS = (
     "pair_id",
@@ -262,10 +262,3 @@ def labelled_sheet(tiles: Sequence[tuple[str, np.ndarray]], per_row: int) -> Ima
         draw.text((left + 3, top + 2), label, fill=(0, 0, 0), font=font)
         sheet.paste(Image.fromarray(array), (left, top + label_h))
     return sheet
-
-
-def write_png(path: Path, image: Image.Image) -> None:
-    """Save ``image`` as PNG, verified and atomically (encoded in memory first)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    atomic_write_bytes(path, buffer.getvalue())

@@ -98,12 +98,16 @@ def output_format(path: str | os.PathLike) -> str:
 Source = str | os.PathLike | bytes
 
 
-def open_pil(source: Source, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_pil(
+    source: Source, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None
+) -> Image.Image:
     """Open and fully decode an image file (or its bytes) with Pillow; one-line LbamError on any problem.
 
-    ``what`` ("image", "mask") names the file in error messages. The pixel count is checked from
-    the header against ``max_pixels`` before anything is decoded (:class:`PixelLimitError`);
-    Pillow's own decompression-bomb limit and warning are replaced by this check.
+    The one image reader of lbam: every photo and mask goes through here. ``what`` ("image",
+    "mask") names the file in error messages. The pixel count is checked from the header against
+    ``max_pixels`` before anything is decoded (:class:`PixelLimitError`); Pillow's own
+    decompression-bomb limit and warning are replaced by this check. ``draft_size`` lets JPEG
+    decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) while both sides stay at least that size.
     """
     if isinstance(source, bytes):
         path, opened = f"(uploaded {what})", io.BytesIO(source)
@@ -128,6 +132,8 @@ def open_pil(source: Source, what: str = "image", max_pixels: int = DEFAULT_MAX_
         raise LbamError(
             f"{what} {path} has {image.n_frames} frames (animated or multi-page); give a single image"
         )
+    if draft_size is not None and image.format == "JPEG":
+        image.draft("RGB", (draft_size, draft_size))
     try:
         # Pillow decodes lazily: force the whole decode now so truncated files fail here.
         image.load()
@@ -437,16 +443,16 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
         shutil.copyfile(source, tmp)
 
 
-def load_rgb(path: Path, draft_size: int | None = None) -> Image.Image:
-    """Decode ``path`` as 8-bit RGB with its EXIF orientation applied; raises DECODE_ERRORS.
+def load_rgb(path: Path, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``path`` (through :func:`open_pil`) as 8-bit RGB with its EXIF orientation applied.
 
-    ``draft_size`` lets JPEG decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) as long as both
-    sides stay at least ``draft_size``; the image is resized below that size afterwards anyway.
+    For training and evaluation, which want plain RGB: ``draft_size`` as in :func:`open_pil` (the
+    image is resized below that size afterwards anyway).
+
+    Raises:
+        LbamError: as :func:`open_pil`.
     """
-    with Image.open(path) as image:
-        if draft_size is not None and image.format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
-        image.load()
+    with open_pil(path, "image", max_pixels, draft_size) as image:
         image = ImageOps.exif_transpose(image)
         if image.mode.startswith("I;16") or image.mode == "I":
             # 16-bit grey: Pillow's RGB conversion would clip instead of scaling

@@ -20,16 +20,16 @@ How a mask is read, precisely:
 
 from __future__ import annotations
 
-import io
 import os
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from lbam.defaults import DEFAULT_MAX_PIXELS
 from lbam.errors import LbamError
-from lbam.imaging.io import DEFAULT_MAX_PIXELS, Source, apply_orientation, exif_orientation, open_pil
-from lbam.utils.files import atomic_write_bytes
+from lbam.imaging.io import Source, apply_orientation, check_pixels, exif_orientation, open_pil
+from lbam.imaging.png import write_png
 
 
 def threshold_half(values: np.ndarray) -> np.ndarray:
@@ -37,6 +37,8 @@ def threshold_half(values: np.ndarray) -> np.ndarray:
     if values.dtype == bool:
         return values.copy()
     if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all():
+            raise LbamError("mask holds NaN or infinite values: give 0 (keep) to 1 (hole)")
         return values >= 0.5
     if not np.issubdtype(values.dtype, np.integer):
         raise LbamError(f"mask values must be bool, integer or float, got {values.dtype}")
@@ -103,15 +105,31 @@ def read_mask(path: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return apply_orientation(hole, exif_orientation(image))
 
 
-def as_hole(mask: object) -> np.ndarray:
-    """Hole map (H, W) bool from a PIL image, a numpy array or a mask file path."""
+def as_hole(mask: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Hole map (H, W) bool from a PIL image, a numpy array or a mask file path; LbamError for
+    anything else, or for a mask of more than ``max_pixels`` pixels."""
+    if isinstance(mask, str | os.PathLike):
+        return read_mask(mask, max_pixels)
     if isinstance(mask, Image.Image):
+        check_pixels(mask.size, max_pixels, "mask")
         return hole_from_pil(mask)
     if isinstance(mask, np.ndarray):
+        if mask.ndim >= 2:
+            check_pixels((mask.shape[1], mask.shape[0]), max_pixels, "mask")
         return hole_from_array(mask)
-    if isinstance(mask, str | os.PathLike):
-        return read_mask(mask)
-    raise TypeError(f"mask must be a PIL image, a numpy array or a path, got {type(mask).__name__}")
+    raise LbamError(f"mask must be a PIL image, a numpy array or a path, got {type(mask).__name__}")
+
+
+def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a hole map (True = hole) to ``size`` = (height, width).
+
+    The one mask resize of lbam. It samples at pixel centres, exactly as Pillow's NEAREST does (the
+    evaluation protocol's masks are unchanged by it), so a mask scaled by 2 and back is unchanged.
+    """
+    height, width = size
+    if hole.shape == (height, width):
+        return hole
+    return cv2.resize(hole.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST_EXACT) > 0
 
 
 def dilate_hole(hole: np.ndarray, pixels: int) -> np.ndarray:
@@ -152,7 +170,7 @@ def prepare_hole(
                 f"{name} is {hole.shape[1]}x{hole.shape[0]} but the image is {width}x{height} (WxH); "
                 "use --resize-mask (resize_mask=True) to stretch it"
             )
-        hole = cv2.resize(hole.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        hole = resize_hole(hole, (height, width))
     hole = dilate_hole(hole, dilate)
     if hole.all():
         grown = f" after dilating by {dilate} px" if dilate else ""
@@ -165,10 +183,7 @@ def write_mask_png(path: str | os.PathLike, known_mask: np.ndarray) -> None:
 
     The bytes depend only on the mask (Pillow writes no timestamp), so equal masks give equal files.
     """
-    pixels = np.where(np.asarray(known_mask) >= 0.5, 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_png(path, np.where(np.asarray(known_mask) >= 0.5, 0, 255).astype(np.uint8))
 
 
 # ---- the NVIDIA irregular-mask hole-ratio bins (Liu et al. 2018) ----------------------------------

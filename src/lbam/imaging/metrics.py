@@ -1,4 +1,4 @@
-"""Image maths shared by training and evaluation: the composite and batched, differentiable metrics.
+"""Image maths shared by training and evaluation: batched, differentiable metrics.
 
 This module is the neutral home of these functions (kornia's layout): losses, evaluation,
 validation and the demo import them from here, and it imports nothing else from lbam.
@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11  # scikit-image: 2 * int(truncate * sigma + 0.5) + 1 with truncate 3.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-
-
-def composite(output: Tensor, target: Tensor, known_mask: Tensor) -> Tensor:
-    """``output`` in the holes, ``target`` elsewhere. known_mask (B, 1|3, H, W): 1 = known, 0 = hole."""
-    return output * (1 - known_mask) + target * known_mask
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:

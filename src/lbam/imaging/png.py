@@ -16,8 +16,12 @@ import os
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from lbam.utils.files import atomic_write_bytes
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types by channel count: grey, grey + alpha, RGB, RGBA.
@@ -101,3 +105,20 @@ def _deflate(lines: np.ndarray, level: int, threads: int | None) -> bytes:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(path: str | os.PathLike, pixels: np.ndarray | Image.Image, level: int = 9) -> Path:
+    """Write 8-bit pixels as a PNG file: encoded in memory, then written atomically and verified.
+
+    The one PNG writer for lbam's own pictures (masks, contact sheets, samples, plots).
+
+    Args:
+        pixels: (H, W) or (H, W, C) uint8, C = 1 to 4, or a Pillow image (converted to RGB or L).
+        level: zlib level; 9 (the default) for small files, 1 for speed.
+    """
+    if isinstance(pixels, Image.Image):
+        pixels = np.asarray(pixels if pixels.mode in ("L", "RGB", "RGBA", "LA") else pixels.convert("RGB"))
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    atomic_write_bytes(path, encode_png(np.ascontiguousarray(pixels), level=level))
+    return Path(path)

@@ -354,6 +354,23 @@ def inpaint_regions(
     return result, len(boxes)
 
 
+def _picture_of(image: object, max_pixels: int) -> Picture:
+    """The decoded picture of ``lbam.inpaint``'s image argument, checked as files are."""
+    if isinstance(image, Image.Image):
+        check_pixels(image.size, max_pixels, "image")
+        if getattr(image, "n_frames", 1) > 1:
+            raise LbamError(f"image has {image.n_frames} frames (animated or multi-page); give a single image")
+        return picture_from_pil(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim >= 2:
+            check_pixels((image.shape[1], image.shape[0]), max_pixels, "image")
+        return picture_from_array(image)
+    raise LbamError(
+        f"image must be a PIL image or a numpy array, got {type(image).__name__} "
+        "(for files, use PIL.Image.open or the lbam inpaint command)"
+    )
+
+
 def choose_strategy(strategy: str) -> str:
     """The strategy to use: resolves "auto"."""
     return "fit" if strategy == "auto" else strategy
@@ -430,21 +447,20 @@ def inpaint(
         alpha channel unchanged. A mask without a hole gives an unchanged copy.
 
     Raises:
-        LbamError: a mask of another size, a mask that is all hole, unsupported pixel types, a bad
-            option value, a model that cannot be loaded.
-        TypeError: an unknown option name.
+        LbamError: an image or mask that is not a PIL image or array (or an animated one, or one
+            over ``max_pixels``), a mask of another size, a mask that is all hole, unsupported pixel
+            types, an unknown option or a bad option value, a model that cannot be loaded.
     """
     settings = InpaintOptions.from_mapping(options)
-    if isinstance(image, Image.Image):
-        check_pixels(image.size, settings.max_pixels, "image")
-        picture = picture_from_pil(image)
-    elif isinstance(image, np.ndarray):
-        picture = picture_from_array(image)
-    else:
-        raise TypeError(f"image must be a PIL image or a numpy array, got {type(image).__name__}")
+    picture = _picture_of(image, settings.max_pixels)
     size = (picture.height, picture.width)
     hole = prepare_hole(
-        as_hole(mask), size, settings.invert_mask, settings.dilate, settings.resize_mask, name="mask"
+        as_hole(mask, settings.max_pixels),
+        size,
+        settings.invert_mask,
+        settings.dilate,
+        settings.resize_mask,
+        name="mask",
     )
     if not hole.any():
         return image.copy()

@@ -1,16 +1,16 @@
-"""Training losses: reconstruction (hole/valid L1, perceptual, style), WGAN-GP, and the VGG16 they use."""
+"""Training losses: reconstruction (hole/valid L1, perceptual, style) and WGAN-GP.
 
-from lbam.features.vgg import VGG16Features, load_vgg16
+The VGG16 features the perceptual and style terms use live in :mod:`lbam.features.vgg`.
+"""
+
 from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import InpaintingLoss, LossConfig
 
 __all__ = [
     "InpaintingLoss",
     "LossConfig",
-    "VGG16Features",
     "critic_loss",
     "drift_penalty",
     "generator_adversarial_loss",
     "gradient_penalty",
-    "load_vgg16",
 ]

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lbam.errors import LbamError
-from lbam.imaging.metrics import composite, ssim
+from lbam.imaging.metrics import ssim
+from lbam.imaging.pixels import composite
 
 # The weighted terms, in the order of LossConfig's fields.
 WEIGHT_NAMES = (

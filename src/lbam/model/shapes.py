@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from lbam.errors import LbamError
+
 
 def check_multiple(name: str, image: Tensor, multiple: int) -> None:
-    """ValueError unless the image's height and width are multiples of ``multiple``."""
+    """LbamError unless the image's height and width are multiples of ``multiple``."""
     height, width = image.shape[-2:]
     if height % multiple or width % multiple:
-        raise ValueError(
+        raise LbamError(
             f"{name} needs H and W to be multiples of {multiple}, got {height}x{width}; "
             "pad the input (lbam.inpaint does this for you)"
         )

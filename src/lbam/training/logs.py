@@ -6,7 +6,6 @@ methods do nothing, so the training loop needs no ``if rank == 0`` around its lo
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -15,14 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
 from lbam.errors import LbamError
-from lbam.utils.files import atomic_write_bytes, atomic_write_text
+from lbam.imaging.pixels import to_uint8
+from lbam.imaging.png import write_png
+from lbam.utils.files import atomic_write_text
 
 LOGGER_NAME = "lbam.train"
 
@@ -106,12 +105,9 @@ class RunLogger:
             return None
         if self._writer is not None:
             self._writer.add_image(tag, grid, step)
-        array = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         path = self.run_dir / "samples" / f"{tag}_{step:08d}.png"
-        buffer = io.BytesIO()
-        Image.fromarray(array).save(buffer, format="PNG")
         try:
-            atomic_write_bytes(path, buffer.getvalue())
+            write_png(path, to_uint8(grid.permute(1, 2, 0)))
         except (OSError, LbamError) as error:  # a sample is not worth stopping the run for
             self.warning("could not write sample %s: %s", path, error)
             return None

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lbam.imaging.metrics import composite
+from lbam.imaging.pixels import composite
 from lbam.losses.adversarial import critic_loss, drift_penalty, generator_adversarial_loss, gradient_penalty
 from lbam.losses.inpainting import InpaintingLoss
 from lbam.model.upsampling import constrain_upsampling_

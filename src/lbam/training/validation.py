@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from lbam.imaging.metrics import composite, psnr, ssim
+from lbam.imaging.metrics import psnr, ssim
+from lbam.imaging.pixels import composite
 from lbam.training.logs import sample_grid
 
 SAMPLE_COUNT = 4

@@ -48,7 +48,7 @@ def resolve_device(device: str | torch.device | None = "auto", rank: int | None 
         name = f"cuda:{local_rank() if rank is None else rank}"
     try:
         resolved = torch.device(name)
-    except RuntimeError:
+    except (RuntimeError, TypeError, ValueError):
         raise LbamError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     _check_available(resolved, name)
     return resolved

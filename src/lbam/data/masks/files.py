@@ -30,7 +30,7 @@ import numpy as np
 from lbam.data.masks.base import check_size, known_from_hole, number, value_range
 from lbam.errors import LbamError
 from lbam.imaging.files import list_images
-from lbam.imaging.masks import read_mask
+from lbam.imaging.masks import read_mask, resize_hole
 
 LOG = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class FileMasks:
                 max(width, math.ceil(src_w * scale - 1e-9)),
                 max(height, math.ceil(src_h * scale - 1e-9)),
             )
-            hole = cv2.resize(hole, (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+            hole = resize_hole(hole > 0, (new_h, new_w)).astype(np.uint8)
         top = int(rng.integers(0, hole.shape[0] - height + 1))
         left = int(rng.integers(0, hole.shape[1] - width + 1))
         return hole[top : top + height, left : left + width]

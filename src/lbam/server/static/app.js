@@ -57,7 +57,7 @@ async function openFile(file) {
     photo.getContext("2d").drawImage(bitmap, 0, 0);
     Object.assign(state, { photo, before: null, mask: canvasOf(bitmap.width, bitmap.height), undo: [], redo: [] });
     state.name = file.name.replace(/\.[^.]*$/, "") || "photo";
-    state.type = ["image/jpeg", "image/webp", "image/png"].includes(file.type) ? file.type : "image/png";
+    state.type = state.formats?.[file.type] ? file.type : "image/png";
     $("hint").hidden = true;
     fit();
     status(`opened ${file.name} (${bitmap.width}x${bitmap.height})`);
@@ -341,7 +341,7 @@ $("compare").addEventListener("click", () => {
 $("split").addEventListener("input", (event) => { state.split = Number(event.target.value) / 100; draw(); });
 $("download").addEventListener("click", () => {
   if (!state.photo) return;
-  const ext = { "image/jpeg": "jpg", "image/webp": "webp", "image/png": "png" }[state.type];
+  const ext = (state.formats?.[state.type]?.suffix ?? ".png").slice(1);
   download(state.photo, `${state.name}_inpainted.${ext}`, state.type, 0.95);
 });
 $("download-mask").addEventListener("click", () => state.photo && download(maskForDownload(), `${state.name}_mask.png`));
@@ -376,4 +376,25 @@ $("stage").addEventListener("drop", (event) => {
   openFile(event.dataTransfer.files[0]);
 });
 
+// The choice lists and limits come from the server (GET /api/v1/options): the same schema as the
+// command line and the Python API, never a copy of it here.
+async function loadOptions() {
+  const listing = await (await fetch("/api/v1/options")).json();
+  for (const option of listing.options) {
+    const element = $(option.name);
+    if (!element) continue;
+    element.title = option.help;
+    if (element.tagName === "SELECT") {
+      element.replaceChildren(...option.choices.map((choice) => new Option(choice, choice)));
+      element.value = option.default;
+    } else if (element.type === "number") {
+      if (option.minimum !== null) element.min = option.minimum;
+      if (option.maximum !== null) element.max = option.maximum;
+      element.value = option.default;
+    }
+  }
+  state.formats = Object.fromEntries(listing.formats.map((f) => [f.media_type, f]));
+}
+
 showModel();
+loadOptions().catch(() => status("could not load the options from the server", "error"));
