@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from lbam.errors import LbamError
 from lbam.features import stlpips
 from lbam.features.stlpips import (
-    BlurDownsample,
     ShiftTolerantTrunk,
     find_weights,
     load_st_lpips,
     load_stlpips_vgg,
     read_weights,
 )
+from lbam.layers.blur import BlurDownsample
 
 REFERENCE = {
     "alex": (0.04801923, 0.0100573, 0.6581049),

@@ -161,3 +161,18 @@ def test_batch_norm_with_one_sample_per_process_is_refused_up_front(photos, tmp_
     with pytest.raises(LbamError, match="batch norm, which needs at least 2 samples"):
         train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_architecture_flag_and_the_deprecated_model_alias(photos, tmp_path, capsys):
+    from lbam.cli.main import build_parser
+    from lbam.cli.train import overrides_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--config", "compact_cpu", "--architecture", "pconv"])
+    assert ("model.architecture", "pconv") in overrides_from_args(args)
+    assert capsys.readouterr().err == ""
+    old = parser.parse_args(["train", "--config", "compact_cpu", "--model", "pconv"])
+    assert ("model.architecture", "pconv") in overrides_from_args(old)
+    assert capsys.readouterr().err.strip() == (
+        "lbam: warning: lbam train --model is now --architecture (--model will go)"
+    )

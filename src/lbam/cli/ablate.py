@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from lbam.cli.runtime import add_device_argument, add_overrides_argument
+
 HELP = "train PConv and the LBAM attention variants at equal budget, evaluate them, write one report"
 
 EPILOG = """\
@@ -52,18 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed of every run (default 0)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
     parser.add_argument("--masks", metavar="SPEC", help="training masks, e.g. noise:1,lama_thick:1")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a config key of every run, e.g. --set train.val_every=250 (repeatable)",
-    )
+    add_overrides_argument(parser, " of every run")
     parser.add_argument("--eval-masks", help="folder of evaluation hole masks (white = hole)")
     parser.add_argument("--eval-size", type=int, help="evaluation side in px (default: --crop-size)")
     parser.add_argument("--pairs", type=int, default=50, help="evaluation pairs per hole bin (default 50)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

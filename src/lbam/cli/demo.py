@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lbam.cli.runtime import add_device_argument, add_model_argument
+
 HELP = "inpaint a bundled photo, write a side-by-side picture and compare with Telea and Navier-Stokes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("lbam_demo.png"), help="picture to write (PNG)")
-    parser.add_argument(
-        "--model", default=None, help="generator file or name (default: the packaged lbam-compact)"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_model_argument(parser, default=None)
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lbam.cli.runtime import add_device_argument
+
 HELP = "compare inpainting methods (PSNR, SSIM, L1 per hole-ratio bin) with tables and contact sheets"
 
 EPILOG = """\
@@ -55,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--radius", type=float, default=3.0, help="cv2.inpaint neighbourhood radius (default 3)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device for generator methods (default cpu)")
+    add_device_argument(parser)
     parser.add_argument("--lpips-weights", type=Path, help="the lpips project's v0.1 vgg.pth; enables LPIPS")
     parser.add_argument(
         "--vgg-weights",

@@ -13,8 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
-from lbam.defaults import DEFAULT_MODEL
+from lbam.cli.runtime import (
+    add_device_argument,
+    add_model_argument,
+    add_runtime_arguments,
+    apply_threads,
+    runtime_model,
+)
 from lbam.errors import LbamError
 from lbam.options import add_option_arguments, options_from_args
 
@@ -43,12 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="output file (its suffix picks the format), or folder",
     )
-    parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="weights file or model name (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
-    )
+    add_model_argument(parser)
+    add_device_argument(parser)
     add_option_arguments(parser)
     parser.add_argument(
         "--ext", help="folder mode: output format for every photo (png, jpg, ...); default: keep"

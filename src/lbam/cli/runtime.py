@@ -15,11 +15,40 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from lbam.defaults import PRECISIONS
+from lbam.defaults import DEFAULT_MODEL, PRECISIONS
 from lbam.errors import LbamError
 
 if TYPE_CHECKING:  # torch loads only when a command runs, not for `lbam --help`
     from torch import nn
+
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device``, the same words and default in every command (None: the config file's)."""
+    shown = "the config's train.device" if default is None else default
+    parser.add_argument("--device", default=default, metavar="DEV", help=f"{DEVICE_HELP} (default: {shown})")
+
+
+def add_model_argument(parser: argparse.ArgumentParser, default: str | None = DEFAULT_MODEL) -> None:
+    """``--model``: the weights every inference command runs, a file or a name from ``lbam models``."""
+    shown = default or DEFAULT_MODEL
+    parser.add_argument(
+        "--model", default=default, metavar="FILE|NAME", help=f"weights file or model name (default: {shown})"
+    )
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--set KEY=VALUE``: any training-config key, repeatable (the last one wins)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"set a config key{what}, e.g. --set losses.style=0 --set optim.g_betas=0.5,0.9 (repeatable)",
+    )
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:

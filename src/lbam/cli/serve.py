@@ -11,24 +11,26 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from lbam.cli.runtime import add_runtime_arguments, apply_threads, runtime_model
-from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
+from lbam.cli.runtime import (
+    add_device_argument,
+    add_model_argument,
+    add_runtime_arguments,
+    apply_threads,
+    runtime_model,
+)
+from lbam.defaults import DEFAULT_MAX_PIXELS
 from lbam.errors import LbamError
 
 HELP = "open the web editor (paint a mask, inpaint, download) and the HTTP API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="weights file or model name (default: %(default)s)"
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)"
     )
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
-    parser.add_argument(
-        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
-    )
+    add_device_argument(parser)
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     parser.add_argument(
         "--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest upload (default: 50)"

@@ -9,7 +9,9 @@ torchrun --nproc_per_node 4 -m lbam train --config paper --data ... --masks ...
 from __future__ import annotations
 
 import argparse
+import sys
 
+from lbam.cli.runtime import add_device_argument, add_overrides_argument
 from lbam.errors import LbamError
 
 HELP = "train a generator (LBAM or PConv) on a folder of photos, or continue a run"
@@ -22,7 +24,7 @@ SHORT_FLAGS = {
     "steps": "train.steps",
     "batch_size": "train.batch_size",
     "crop_size": "data.crop_size",
-    "model": "model.architecture",
+    "architecture": "model.architecture",
     "width": "model.generator.width",
     "init_weights": "model.init_weights",
     "device": "train.device",
@@ -60,8 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop-size", type=int, metavar="N", help="training crop, a multiple of 128 (data.crop_size)"
     )
     parser.add_argument(
-        "--model", metavar="NAME", help="generator architecture: lbam or pconv (model.architecture)"
+        "--architecture", metavar="NAME", help="generator architecture: lbam or pconv (model.architecture)"
     )
+    # --model meant the architecture here and the weights everywhere else: kept, with a warning
+    parser.add_argument("--model", dest="deprecated_model", metavar="NAME", help=argparse.SUPPRESS)
     parser.add_argument(
         "--width", type=float, metavar="W", help="channel width multiplier (model.generator.width)"
     )
@@ -70,16 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE|NAME",
         help="fine-tune: start from these generator weights, e.g. lbam-compact (model.init_weights)",
     )
-    parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or cuda:N (train.device)")
+    add_device_argument(parser, default=None)
     parser.add_argument("--seed", type=int, metavar="N", help="random seed (train.seed)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any config key, e.g. --set losses.style=0 --set optim.g_betas=0.5,0.9 (repeatable)",
-    )
+    add_overrides_argument(parser)
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, object]]:
@@ -87,6 +84,10 @@ def overrides_from_args(args: argparse.Namespace) -> list[str | tuple[str, objec
     from lbam.data.masks import parse_kind_list
 
     overrides: list[str | tuple[str, object]] = []
+    if getattr(args, "deprecated_model", None) is not None:
+        print("lbam: warning: lbam train --model is now --architecture (--model will go)", file=sys.stderr)
+        if args.architecture is None:
+            args.architecture = args.deprecated_model
     for flag, key in SHORT_FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:

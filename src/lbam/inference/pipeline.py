@@ -359,7 +359,9 @@ def _picture_of(image: object, max_pixels: int) -> Picture:
     if isinstance(image, Image.Image):
         check_pixels(image.size, max_pixels, "image")
         if getattr(image, "n_frames", 1) > 1:
-            raise LbamError(f"image has {image.n_frames} frames (animated or multi-page); give a single image")
+            raise LbamError(
+                f"image has {image.n_frames} frames (animated or multi-page); give a single image"
+            )
         return picture_from_pil(image)
     if isinstance(image, np.ndarray):
         if image.ndim >= 2:

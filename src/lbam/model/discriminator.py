@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lbam.features.stlpips import BlurDownsample
+from lbam.layers.blur import BlurDownsample
 
 COLUMN_CHANNELS = (64, 128, 256, 512, 512, 512)
 PATCH_CHANNELS = (64, 128, 256, 512)

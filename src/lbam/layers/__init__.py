@@ -1,0 +1,1 @@
+"""Small network layers shared by generators, critics and feature networks (timm's ``layers``)."""
