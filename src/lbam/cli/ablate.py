@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from lbam.cli.runtime import add_device_argument, add_overrides_argument
+from lbam.cli.runtime import add_device_argument, add_overrides_argument, settings_from_args
 
 HELP = "train PConv and the LBAM attention variants at equal budget, evaluate them, write one report"
 
@@ -66,23 +66,10 @@ def run(args: argparse.Namespace) -> int:
     from lbam.ablation import AblationSettings, run_ablation
     from lbam.data.masks import parse_kind_list
 
-    settings = AblationSettings(
-        data=args.data,
-        val_data=args.val_data,
-        out=args.out,
-        steps=args.steps,
-        width=args.width,
-        crop_size=args.crop_size,
-        config=args.config,
-        variants=args.variants,
-        seed=args.seed,
-        batch_size=args.batch_size,
+    settings = settings_from_args(
+        AblationSettings,
+        args,
         masks=parse_kind_list(args.masks) if args.masks else None,
-        overrides=args.overrides,
-        eval_masks=args.eval_masks,
-        eval_size=args.eval_size,
-        pairs=args.pairs,
-        device=args.device,
         progress=not args.no_progress,
     )
     report = run_ablation(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lbam.cli.runtime import add_device_argument
+from lbam.cli.runtime import add_device_argument, settings_from_args
 
 HELP = "compare inpainting methods (PSNR, SSIM, L1 per hole-ratio bin) with tables and contact sheets"
 
@@ -89,23 +89,11 @@ def run(args: argparse.Namespace) -> int:
     from lbam.evaluation.evaluate import EvaluationSettings, evaluate
     from lbam.evaluation.methods import parse_method_list
 
-    settings = EvaluationSettings(
-        images=args.images,
-        masks=args.masks,
+    settings = settings_from_args(
+        EvaluationSettings,
+        args,
         methods=parse_method_list(args.methods),
-        out=args.out,
-        size=args.size,
-        pairs=args.pairs,
-        seed=args.seed,
-        radius=args.radius,
-        device=args.device,
-        lpips_weights=args.lpips_weights,
-        vgg_weights=args.vgg_weights,
-        fid_weights=args.fid_weights,
         st_lpips=not args.no_st_lpips,
-        st_lpips_weights=args.st_lpips_weights,
-        grid_pairs=args.grid_pairs,
-        grid_tile=args.grid_tile,
         progress=not args.no_progress,
     )
     evaluate(settings)

@@ -13,10 +13,13 @@ it pays only over thousands of windows, so it stays a choice (``--compile``).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lbam.defaults import DEFAULT_MODEL, PRECISIONS
 from lbam.errors import LbamError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # torch loads only when a command runs, not for `lbam --help`
     from torch import nn
@@ -49,6 +52,12 @@ def add_overrides_argument(parser: argparse.ArgumentParser, what: str = "") -> N
         metavar="KEY=VALUE",
         help=f"set a config key{what}, e.g. --set losses.style=0 --set optim.g_betas=0.5,0.9 (repeatable)",
     )
+
+
+def settings_from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
+    """A settings dataclass from the parsed arguments of the same names; ``values`` win."""
+    found = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**found, **values})
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,13 +15,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 from tqdm import tqdm
 
 from lbam.errors import LbamError
 from lbam.imaging.files import list_images
 from lbam.imaging.formats import SUFFIX_FORMATS
-from lbam.imaging.io import copy_file, output_format, read_image, write_image
+from lbam.imaging.io import Picture, copy_file, output_format, read_image, write_image
 from lbam.imaging.masks import prepare_hole, read_mask
 from lbam.inference.pipeline import InpaintReport, inpaint_picture
 from lbam.options import InpaintOptions
@@ -90,16 +91,30 @@ class Job:
     problem: str | None = None
 
 
+def _read_pair(image_path: Path, mask_path: Path, options: InpaintOptions) -> tuple[Picture, np.ndarray]:
+    """The photo and its hole map (True = hole), fitted to the photo as ``options`` say."""
+    picture = read_image(image_path, options.max_pixels)
+    hole = prepare_hole(
+        read_mask(mask_path, options.max_pixels),
+        (picture.height, picture.width),
+        invert=options.invert_mask,
+        dilate=options.dilate,
+        resize=options.resize_mask,
+        name=f"mask {mask_path}",
+    )
+    return picture, hole
+
+
 def inpaint_file(
     job: Job,
-    get_model: Callable[[], nn.Module],
+    model_loader: Callable[[], nn.Module],
     options: InpaintOptions | None = None,
     jpeg_quality: int = 95,
 ) -> FileResult:
     """Inpaint the photo ``job.image`` with the mask file ``job.mask`` (white = hole) into ``job.output``.
 
     Every check (paths, decoding, mask size, mask covering everything) happens before the model is
-    asked for, through ``get_model()``, so bad input fails fast. A mask with no hole writes a copy
+    asked for, through ``model_loader()``, so bad input fails fast. A mask with no hole writes a copy
     of the photo (byte for byte when the output format is the photo's own).
 
     Raises:
@@ -112,15 +127,7 @@ def inpaint_file(
     image_path, mask_path, output_path = Path(job.image), Path(job.mask), Path(job.output)
     fmt = output_format(output_path)
     refuse_overwriting_inputs(output_path, [image_path, mask_path])
-    picture = read_image(image_path, options.max_pixels)
-    hole = prepare_hole(
-        read_mask(mask_path, options.max_pixels),
-        (picture.height, picture.width),
-        invert=options.invert_mask,
-        dilate=options.dilate,
-        resize=options.resize_mask,
-        name=f"mask {mask_path}",
-    )
+    picture, hole = _read_pair(image_path, mask_path, options)
     if not hole.any():
         if picture.format == fmt:
             copy_file(image_path, output_path)
@@ -130,7 +137,7 @@ def inpaint_file(
         seconds = time.perf_counter() - start
         return FileResult(image_path, output_path, picture.width, picture.height, None, notes, seconds)
     read = time.perf_counter()
-    model = get_model()
+    model = model_loader()
     loaded = time.perf_counter()
     result, report = inpaint_picture(picture, hole, model, options)
     written = time.perf_counter()
@@ -232,11 +239,21 @@ def normalise_ext(ext: str | None) -> str | None:
     return ext.lower()
 
 
+def _check_folders(images_dir: Path, masks: Path, out_dir: Path) -> None:
+    if not images_dir.is_dir():
+        raise LbamError(f"image folder not found: {images_dir}")
+    if not masks.exists():
+        raise LbamError(f"mask not found: {masks}")
+    for folder in (images_dir, masks):
+        if out_dir.resolve() == folder.resolve():
+            raise LbamError(f"output folder {out_dir} is the input folder {folder}: choose another one")
+
+
 def inpaint_folder(
     images_dir: str | os.PathLike,
     masks: str | os.PathLike,
     out_dir: str | os.PathLike,
-    get_model: Callable[[], nn.Module],
+    model_loader: Callable[[], nn.Module],
     options: InpaintOptions | None = None,
     *,
     ext: str | None = None,
@@ -247,7 +264,7 @@ def inpaint_folder(
 ) -> FolderSummary:
     """Inpaint every photo of a folder (see :func:`plan_folder` for the pairing), going on after failures.
 
-    ``get_model`` is called once, before the first photo, so a bad model stops the run at once.
+    ``model_loader`` is called once, before the first photo, so a bad model stops the run at once.
     ``progress``: show a tqdm bar (None = only on a terminal). ``skip_existing``: leave photos whose
     output file exists (to resume an interrupted batch); otherwise outputs are replaced.
     ``shard`` = (index, count): do only every count-th photo, from the index-th (lbam.inference.shard).
@@ -257,17 +274,11 @@ def inpaint_folder(
     """
     start = time.perf_counter()
     images_dir, masks, out_dir = Path(images_dir), Path(masks), Path(out_dir)
-    if not images_dir.is_dir():
-        raise LbamError(f"image folder not found: {images_dir}")
-    if not masks.exists():
-        raise LbamError(f"mask not found: {masks}")
-    for folder in (images_dir, masks):
-        if out_dir.resolve() == folder.resolve():
-            raise LbamError(f"output folder {out_dir} is the input folder {folder}: choose another one")
+    _check_folders(images_dir, masks, out_dir)
     ext = normalise_ext(ext)
     jobs, unused = plan_folder(images_dir, masks, out_dir, ext)
     jobs = jobs[shard[0] :: shard[1]]
-    model = get_model()
+    model = model_loader()
     results, failures, skipped = [], [], []
     report = Progress(len(jobs), progress)
     for job in jobs:

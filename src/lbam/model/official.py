@@ -114,14 +114,23 @@ def convert_official_state_dict(
     with torch.device("meta"):  # the layer shapes, without memory
         model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
 
+    expected = model.state_dict()
+    converted = _renamed_and_checked(state_dict, expected, width)
+    model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in converted.items()})
+    return model, {"variant": variant, "width": f"{width:g}", "last_activation": activation}
+
+
+def _renamed_and_checked(
+    state_dict: Mapping[str, Tensor], expected: Mapping[str, Tensor], width: float
+) -> dict[str, Tensor]:
+    """The authors' tensors under our names, checked key by key against ``expected``'s shapes."""
     converted: dict[str, Tensor] = {}
     for key, value in state_dict.items():
         ours = official_to_lbam_key(key)
         if ours is None:
             raise LbamError(f"unexpected key in LBAM checkpoint: {key!r}")
         converted[ours] = value
-
-    expected = model.state_dict()
     official_name = {official_to_lbam_key(k): k for k in state_dict}
     for key, tensor in expected.items():
         if key not in converted:
@@ -135,9 +144,7 @@ def convert_official_state_dict(
         if key not in expected:
             raise LbamError(f"unexpected key in LBAM checkpoint: {official_name[key]!r}")
     check_tensor_values(converted, expected, "LBAM checkpoint")
-    model = LBAMGenerator(variant=variant, width=width, last_activation=activation)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in converted.items()})
-    return model, {"variant": variant, "width": f"{width:g}", "last_activation": activation}
+    return converted
 
 
 def lbam_to_official_key(lbam_key: str) -> str:

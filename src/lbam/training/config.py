@@ -198,6 +198,21 @@ def _check_model(model: ModelConfig) -> None:
             raise LbamError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _check_optim(optim: OptimConfig) -> None:
+    if optim.warmup_steps < 0 or not 0 <= optim.min_lr_ratio <= 1:
+        raise LbamError(
+            f"optim.warmup_steps must be >= 0 and optim.min_lr_ratio in [0, 1], got "
+            f"{optim.warmup_steps} and {optim.min_lr_ratio}"
+        )
+    if optim.decay_steps is not None and optim.decay_steps <= optim.warmup_steps:
+        raise LbamError(
+            f"optim.decay_steps ({optim.decay_steps}) must be larger than optim.warmup_steps ({optim.warmup_steps})"
+        )
+    for key, betas in (("optim.g_betas", optim.g_betas), ("optim.d_betas", optim.d_betas)):
+        if not all(0 <= b < 1 for b in betas):
+            raise LbamError(f"config key {key!r} must hold two numbers in [0, 1), got {list(betas)}")
+
+
 def check_values(config: TrainConfig) -> None:
     """Reject values that would only fail later, inside the training loop."""
     positive = {
@@ -242,16 +257,4 @@ def check_values(config: TrainConfig) -> None:
             f"got {config.data.crop_size}"
         )
     _check_model(config.model)
-    optim = config.optim
-    if optim.warmup_steps < 0 or not 0 <= optim.min_lr_ratio <= 1:
-        raise LbamError(
-            f"optim.warmup_steps must be >= 0 and optim.min_lr_ratio in [0, 1], got "
-            f"{optim.warmup_steps} and {optim.min_lr_ratio}"
-        )
-    if optim.decay_steps is not None and optim.decay_steps <= optim.warmup_steps:
-        raise LbamError(
-            f"optim.decay_steps ({optim.decay_steps}) must be larger than optim.warmup_steps ({optim.warmup_steps})"
-        )
-    for key, betas in (("optim.g_betas", config.optim.g_betas), ("optim.d_betas", config.optim.d_betas)):
-        if not all(0 <= b < 1 for b in betas):
-            raise LbamError(f"config key {key!r} must hold two numbers in [0, 1), got {list(betas)}")
+    _check_optim(config.optim)

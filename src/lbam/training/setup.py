@@ -22,6 +22,7 @@ from lbam.errors import LbamError
 from lbam.features.stlpips import load_st_lpips, load_stlpips_vgg
 from lbam.features.vgg import load_vgg16
 from lbam.losses.inpainting import InpaintingLoss
+from lbam.model.card import card_of
 from lbam.model.loading import load_model, load_state_strict, resolve_model_path
 from lbam.model.upsampling import constrain_upsampling_, upsampling_layers
 from lbam.training import checkpoint as ckpt
@@ -81,12 +82,7 @@ def prepare(
     else:
         notes += _check_new_run_dir(run_dir)
     state = build_state(config, context, use_amp)
-    multiple = state.generator.size_multiple
-    if config.data.crop_size % multiple:
-        raise LbamError(
-            f"data.crop_size ({config.data.crop_size}) must be a multiple of {multiple} for this generator"
-        )
-    _check_batch_norm_batch(config, state.generator, context.world_size)
+    _check_generator_fits(config, state.generator, context.world_size)
     has_checkpoint = resume and _has_checkpoint(run_dir)
     if resume and not has_checkpoint:
         notes.append(f"{run_dir} holds no checkpoint yet (stopped before the first): starting from step 0")
@@ -98,20 +94,8 @@ def prepare(
     notes.append(data.note)
     loss = InpaintingLoss(config.losses, _vgg(config, context.device)).to(context.device)
     notes += _emulated_bf16_warning(config, loss.vgg is not None, context.device)
-    rng: dict[str, Any] = {}
-    checkpoint_dir = None
-    if has_checkpoint:
-        checkpoint_dir = ckpt.find_checkpoint(run_dir, resume_from)
-        saved = _load_or_offer_another(run_dir, checkpoint_dir)
-        check_same_model(saved.config, config, checkpoint_dir)
-        state.restore(saved, checkpoint_dir)
-        if state.step >= config.train.steps:
-            raise LbamError(
-                f"run {run_dir} is already at step {state.step} of train.steps={config.train.steps}; "
-                "pass --steps with a larger number to train on"
-            )
-        rng = saved.rng
-        _check_rng(rng, checkpoint_dir)
+    checkpoint_dir = ckpt.find_checkpoint(run_dir, resume_from) if has_checkpoint else None
+    rng = _restore(state, config, run_dir, checkpoint_dir) if checkpoint_dir is not None else {}
     st_lpips = None
     if config.train.select_by == "st_lpips":
         st_lpips = load_st_lpips().to(context.device)
@@ -332,10 +316,30 @@ def check_same_model(saved: dict[str, Any], config: TrainConfig, where: Path) ->
             )
 
 
-def _check_batch_norm_batch(config: TrainConfig, generator: torch.nn.Module, world_size: int) -> None:
-    """Batch norm over a one-pixel deepest level needs two samples per process (PConv, paper LBAM)."""
+def _restore(state: TrainState, config: TrainConfig, run_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
+    """Put a checkpoint's networks and optimisers into ``state``; returns its RNG states."""
+    saved = _load_or_offer_another(run_dir, checkpoint_dir)
+    check_same_model(saved.config, config, checkpoint_dir)
+    state.restore(saved, checkpoint_dir)
+    if state.step >= config.train.steps:
+        raise LbamError(
+            f"run {run_dir} is already at step {state.step} of train.steps={config.train.steps}; "
+            "pass --steps with a larger number to train on"
+        )
+    _check_rng(saved.rng, checkpoint_dir)
+    return saved.rng
+
+
+def _check_generator_fits(config: TrainConfig, generator: torch.nn.Module, world_size: int) -> None:
+    """The crop must be a multiple of the generator's size multiple, and batch norm over a one-pixel
+    deepest level needs two samples per process (PConv, paper LBAM)."""
+    multiple = card_of(generator).size_multiple
+    if config.data.crop_size % multiple:
+        raise LbamError(
+            f"data.crop_size ({config.data.crop_size}) must be a multiple of {multiple} for this generator"
+        )
     per_process = config.train.batch_size // world_size
-    deepest = config.data.crop_size // generator.size_multiple
+    deepest = config.data.crop_size // multiple
     has_norm = any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.modules())
     if has_norm and per_process * deepest * deepest < 2:
         raise LbamError(

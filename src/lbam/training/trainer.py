@@ -232,7 +232,20 @@ def _loop(
         progress.close()
         stop.restore()
         del batches  # shuts DataLoader workers down
-    interrupted = state.step < loop.steps
+    return _finish(run_dir, config, state, validation, saved_step, context, log)
+
+
+def _finish(
+    run_dir: Path,
+    config: TrainConfig,
+    state: TrainState,
+    validation: dict[str, float],
+    saved_step: int,
+    context: DistributedContext,
+    log: RunLogger,
+) -> TrainResult:
+    """After the loop: a checkpoint of an interrupted run's last step, the closing line, the result."""
+    interrupted = state.step < config.train.steps
     if interrupted and saved_step != state.step:
         _save(run_dir, config, state, {}, context, log)
     if interrupted:

@@ -69,20 +69,23 @@ class LamaStrokes(RedrawnMasks):
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """One hole array (uint8 (H, W), 1 = hole), without the hole-ratio check."""
-        height, width = size
-        scale = scale_factor(size)
-        hole = np.zeros((height, width), np.uint8)
+        hole = np.zeros(size, np.uint8)
         for _ in range(_int_between(rng, self.strokes)):
-            x, y = int(rng.integers(width)), int(rng.integers(height))
-            for _ in range(_int_between(rng, self.segments)):
-                angle = rng.uniform(0.0, 2.0 * math.pi)
-                length = rng.uniform(*self.length) * scale
-                brush = max(1, round(rng.uniform(*self.width) * scale))
-                end_x = int(np.clip(x + length * math.cos(angle), 0, width - 1))
-                end_y = int(np.clip(y + length * math.sin(angle), 0, height - 1))
-                cv2.line(hole, (x, y), (end_x, end_y), 1, brush)
-                x, y = end_x, end_y
+            self._stroke(hole, scale_factor(size), rng)
         return hole
+
+    def _stroke(self, hole: np.ndarray, scale: float, rng: np.random.Generator) -> None:
+        """One polyline of random segments from a random start, drawn into ``hole``."""
+        height, width = hole.shape
+        x, y = int(rng.integers(width)), int(rng.integers(height))
+        for _ in range(_int_between(rng, self.segments)):
+            angle = rng.uniform(0.0, 2.0 * math.pi)
+            length = rng.uniform(*self.length) * scale
+            brush = max(1, round(rng.uniform(*self.width) * scale))
+            end_x = int(np.clip(x + length * math.cos(angle), 0, width - 1))
+            end_y = int(np.clip(y + length * math.sin(angle), 0, height - 1))
+            cv2.line(hole, (x, y), (end_x, end_y), 1, brush)
+            x, y = end_x, end_y
 
 
 def lama_thin(**options) -> LamaStrokes:
