@@ -19,7 +19,7 @@ from training_helpers import make_photos
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "docs" / "recipes"
-spec = importlib.util.spec_from_file_location("pack_for_device", RECIPES / "pack_for_device.py")
+spec = importlib.util.spec_from_file_location("pack_data", RECIPES / "pack_data.py")
 pack = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pack)
 

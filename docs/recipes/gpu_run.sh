@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# One fine-tuning run of lbam-compact on a lent GPU machine, stopped after MINUTES of training.
-# docs/training.md ("On a lent GPU") says when and how. Here, once:
+# One fine-tuning run of lbam-compact on any machine with CUDA, stopped after MINUTES of training.
+# docs/training.md ("On a GPU machine") says when and how. Prepare the data once (on any machine):
 #   python docs/recipes/prepare_data.py ../shared/data ../runs/data
-#   python docs/recipes/pack_for_device.py ../runs/data .gpudata
-#   echo /.gpudata/ >> .git/info/exclude
-# then the device tool: run(command="bash docs/recipes/gpu_run.sh", carry=[".gpudata"], timeout_s=600).
-# The device sets OUT; the exported generators (float16), the log, the metrics and the config come
-# back in it. Environment: MINUTES (default 7), CONFIG (default docs/recipes/lbam-compact-gpu.yaml),
-# DATA (default .gpudata), RUN (the run folder, default /tmp/lbam-gpu-run); further arguments go to
-# lbam train (--set KEY=VALUE, --init-weights FILE, ...).
+#   python docs/recipes/pack_data.py ../runs/data .gpudata
+# then, in the repo on the GPU machine (with .gpudata copied beside it):
+#   bash docs/recipes/gpu_run.sh
+# The exported generators (float16), the log, the metrics and the config are written to OUT.
+# Environment: MINUTES (default 7), CONFIG (default docs/recipes/lbam-compact-gpu.yaml), DATA
+# (default .gpudata), RUN (the run folder, default /tmp/lbam-gpu-run), OUT (default gpu_out);
+# further arguments go to lbam train (--set KEY=VALUE, --init-weights FILE, ...).
 set -uo pipefail
 MINUTES=${MINUTES:-7}
 CONFIG=${CONFIG:-docs/recipes/lbam-compact-gpu.yaml}
 DATA=${DATA:-.gpudata}
 RUN=${RUN:-/tmp/lbam-gpu-run}
-: "${OUT:?set OUT to the folder whose files come back}"
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 python3 -c "import torch; print('torch', torch.__version__, 'CUDA:', torch.cuda.is_available() and torch.cuda.get_device_name())"

@@ -210,7 +210,7 @@ def read_weights(
     The file names trunk tensors ``net.slice<k>.<index>.<name>``; ``<index>`` counts modules over
     the whole trunk, as ``features.<index>.<name>`` does here. With ``taps``, only the trunk up to
     them is needed and no linear weights are read (the file may hold only those layers, as
-    docs/recipes/pack_for_device.py writes them); the list returned is then empty.
+    docs/recipes/pack_data.py writes them); the list returned is then empty.
     """
     state = as_state_dict(load_pth(path, f"ST-LPIPS {network} weights"), path)
     channels: Sequence[int] = (VGG_CHANNELS if network == "vgg" else ALEX_CHANNELS) if taps is None else ()

@@ -1,10 +1,10 @@
-"""Pack what a GPU training run needs into one folder small enough to travel to a lent device machine.
+"""Pack what a GPU training run needs into one small folder, to copy to the GPU machine with the repo.
 
     python docs/recipes/prepare_data.py ../shared/data ../runs/data      # the split, as links
-    python docs/recipes/pack_for_device.py ../runs/data .gpudata          # then this
+    python docs/recipes/pack_data.py ../runs/data .gpudata                # then this
 
-The device tool sends the working tree and the paths named in ``carry`` (64 MiB in all, the repo
-included), and nothing beside the repo, so this writes ``OUT/``:
+A GPU machine may not see the photo folders (or the stlpips wheel) of this one, so this writes one
+self-contained ``OUT/`` of about 38 MiB:
 
 - ``train/`` and ``val/``: every photo of DATA's ``train`` and ``val`` folders as a JPEG (quality
   90) whose shorter side is at most 512 px, the most the recipes load (``data.max_load_size``);
@@ -12,7 +12,7 @@ included), and nothing beside the repo, so this writes ``OUT/``:
   style losses use (up to pool3, the input scaling with them), in float32: 7 MB instead of the
   wheel's 59 MB. ``losses.vgg_weights: stlpips=OUT/vgg_loss_layers.pth`` reads it.
 
-Add ``/.gpudata/`` (or OUT) to ``.git/info/exclude`` so that it travels only when carried. Then see
+Add ``/.gpudata/`` (or OUT) to ``.git/info/exclude`` so that git leaves it alone. Then see
 ``docs/recipes/gpu_run.sh``.
 """
 
