@@ -38,3 +38,12 @@ def test_demo_with_missing_model_is_one_line_error(tmp_path, capsys):
     assert main(["demo", "--model", str(tmp_path / "absent.safetensors"), "--out", str(out)]) == 2
     assert "model not found" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_demo_default_output_is_the_documented_file(tmp_path, monkeypatch, capsys):
+    model = save_model(LBAMGenerator(width=0.0625), tmp_path / "tiny.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--model", str(model), "--device", "cpu"]) == 0
+    assert (tmp_path / "lbam_demo.png").is_file() and "wrote lbam_demo.png" in capsys.readouterr().out
+    assert main(["demo", "--model", str(model), "--device", "cpu", "-o", "elsewhere.png"]) == 0
+    assert (tmp_path / "elsewhere.png").is_file()

@@ -239,3 +239,55 @@ def test_a_real_server_answers_413_before_an_endless_chunked_upload_ends(model):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_start_up_failures_are_one_line_and_exit_2(tmp_path, capsys):
+    import socket
+
+    from lbam.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"lbam: error: cannot listen on 127.0.0.1:{port}") and error.count("\n") == 1
+    assert main(["serve", "--host", "192.0.2.1", "--port", "0"]) == 2  # an address this machine lacks
+    assert capsys.readouterr().err.startswith("lbam: error: cannot listen on 192.0.2.1:0")
+    (tmp_path / "file").write_text("x")
+    assert main(["serve", "--output-dir", str(tmp_path / "file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_connections_that_never_finish_their_headers_are_closed(model, monkeypatch):
+    import socket
+    import time
+
+    from lbam.server import listen
+
+    monkeypatch.setattr(listen, "HEADER_SECONDS", 0.5)
+    sock = listen.bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    app = create_app(model, "cpu", ServerSettings("tiny"))
+    config = listen.uvicorn.Config(app, http=listen.HeaderDeadlineProtocol, log_level="error")
+    server = listen.uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            slow.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends its headers
+            start = time.perf_counter()
+            assert slow.recv(100) == b""  # closed by the server
+            assert time.perf_counter() - start < 3
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as fine:
+            fine.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert fine.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(10)

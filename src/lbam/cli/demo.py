@@ -11,7 +11,13 @@ HELP = "inpaint a bundled photo, write a side-by-side picture and compare with T
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("lbam_demo.png"), help="picture to write (PNG)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("lbam_demo.png"),
+        help="picture to write (PNG; default: lbam_demo.png in the current folder)",
+    )
     add_model_argument(parser, default=None)
     add_device_argument(parser)
 

@@ -48,22 +48,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queue", type=int, default=4, metavar="N", help="requests that may wait (default: 4)"
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also answer pages of this origin, e.g. http://my.site (repeatable; * for any)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to this host name (repeatable; * for any)",
+    )
     add_runtime_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from lbam.inference.pipeline import get_model
     from lbam.server.app import ServerSettings, create_app
+    from lbam.server.listen import bind, serve_forever
     from lbam.utils.device import resolve_device
 
-    if not 0 <= args.port <= 65535:
-        raise LbamError(f"--port must be from 0 to 65535, got {args.port}")
-    if not (args.max_upload_mb > 0 and args.max_pixels > 0 and args.queue >= 0):
-        raise LbamError("--max-upload-mb and --max-pixels must be positive, --queue 0 or more")
-    if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+    _check_arguments(args)
+    sock = bind(args.host, args.port)  # before the model loads: a port in use fails at once
     apply_threads(args)
     device = resolve_device(args.device)
     model = runtime_model(get_model(args.model, device), args, many=True)
@@ -73,7 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
         warm_up(model, device)
     settings = ServerSettings(
-        str(args.model), args.max_upload_mb, args.max_pixels, args.output_dir, args.queue
+        str(args.model),
+        args.max_upload_mb,
+        args.max_pixels,
+        args.output_dir,
+        args.queue,
+        host=args.host,
+        allow_hosts=tuple(args.allow_host),
+        allow_origins=tuple(args.allow_origin),
     )
     app = create_app(model, device, settings)
     if not _is_loopback(args.host):
@@ -82,15 +98,27 @@ def run(args: argparse.Namespace) -> int:
             "(it has no authentication)",
             file=sys.stderr,
         )
-    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
+    port = sock.getsockname()[1]
+    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/"
     print(f"lbam serve: {url} (model {args.model} on {device}); Ctrl-C stops it", flush=True)
     if args.open:
         import threading
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve_forever(app, sock)
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise LbamError(f"--port must be from 0 to 65535, got {args.port}")
+    if not (args.max_upload_mb > 0 and args.max_pixels > 0 and args.queue >= 0):
+        raise LbamError("--max-upload-mb and --max-pixels must be positive, --queue 0 or more")
+    if args.output_dir is not None:
+        if args.output_dir.exists() and not args.output_dir.is_dir():
+            raise LbamError(f"--output-dir {args.output_dir} exists and is not a folder")
+        args.output_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _is_loopback(host: str) -> bool:
