@@ -71,4 +71,7 @@ def serve_forever(app: Any, sock: socket.socket) -> None:
         limit_concurrency=MAX_CONNECTIONS,
         log_level="warning",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises the Ctrl-C again
+        pass
