@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--queue", type=int, default=4, metavar="N", help="requests that may wait (default: 4)"
     )
     parser.add_argument(
+        "--max-memory-mb",
+        type=float,
+        metavar="MB",
+        help="refuse requests whose estimated peak memory is larger (413; default: half of this "
+        "machine's memory)",
+    )
+    parser.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         allow_hosts=tuple(args.allow_host),
         allow_origins=tuple(args.allow_origin),
+        max_memory_mb=args.max_memory_mb if args.max_memory_mb is not None else _half_the_memory_mb(),
     )
     app = create_app(model, device, settings)
     if not _is_loopback(args.host):
@@ -110,7 +118,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _half_the_memory_mb() -> float | None:
+    from lbam.inference.budget import default_budget_bytes
+
+    budget = default_budget_bytes(0.5)
+    return None if budget is None else budget / 2**20
+
+
 def _check_arguments(args: argparse.Namespace) -> None:
+    if args.max_memory_mb is not None and not args.max_memory_mb > 0:
+        raise LbamError(f"--max-memory-mb must be positive, got {args.max_memory_mb}")
     if not 0 <= args.port <= 65535:
         raise LbamError(f"--port must be from 0 to 65535, got {args.port}")
     if not (args.max_upload_mb > 0 and args.max_pixels > 0 and args.queue >= 0):

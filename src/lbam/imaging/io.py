@@ -109,24 +109,7 @@ def open_pil(
     decompression-bomb limit and warning are replaced by this check. ``draft_size`` lets JPEG
     decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) while both sides stay at least that size.
     """
-    if isinstance(source, bytes):
-        path, opened = f"(uploaded {what})", io.BytesIO(source)
-    else:
-        path = opened = Path(source)
-        if not path.exists():
-            raise LbamError(f"{what} not found: {path}")
-        if not path.is_file():
-            raise LbamError(f"{what} is not a file: {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = _open_unlimited(opened)
-    except UnidentifiedImageError:
-        raise NotAnImageError(
-            f"{what} {path} is not an image file (or a format Pillow cannot read)"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise LbamError(f"cannot open {what} {path}: {error}") from None
+    image, path = _open_header(source, what)
     check_pixels(image.size, max_pixels, f"{what} {path}")
     if getattr(image, "n_frames", 1) > 1:
         raise LbamError(
@@ -140,6 +123,35 @@ def open_pil(
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError... on bad data
         raise LbamError(f"cannot decode {what} {path} (truncated or corrupt?): {error}") from None
     return image
+
+
+def _open_header(source: Source, what: str) -> tuple[Image.Image, str | Path]:
+    """The image opened lazily (only its header read) and the name errors give it."""
+    if isinstance(source, bytes):
+        path, opened = f"(uploaded {what})", io.BytesIO(source)
+    else:
+        path = opened = Path(source)
+        if not path.exists():
+            raise LbamError(f"{what} not found: {path}")
+        if not path.is_file():
+            raise LbamError(f"{what} is not a file: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _open_unlimited(opened), path
+    except UnidentifiedImageError:
+        raise NotAnImageError(
+            f"{what} {path} is not an image file (or a format Pillow cannot read)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise LbamError(f"cannot open {what} {path}: {error}") from None
+
+
+def image_size(source: Source, what: str = "image") -> tuple[int, int]:
+    """(width, height) of an image file or its bytes, from its header alone (nothing is decoded)."""
+    image, _ = _open_header(source, what)
+    with image:
+        return image.size
 
 
 def _open_unlimited(path: Path | io.BytesIO) -> Image.Image:

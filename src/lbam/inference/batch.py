@@ -22,9 +22,11 @@ from tqdm import tqdm
 from lbam.errors import LbamError
 from lbam.imaging.files import list_images
 from lbam.imaging.formats import SUFFIX_FORMATS
-from lbam.imaging.io import Picture, copy_file, output_format, read_image, write_image
+from lbam.imaging.io import Picture, copy_file, image_size, output_format, read_image, write_image
 from lbam.imaging.masks import prepare_hole, read_mask
+from lbam.inference.budget import check_budget, default_budget_bytes
 from lbam.inference.pipeline import InpaintReport, inpaint_picture
+from lbam.model.card import card_of
 from lbam.options import InpaintOptions
 
 # A mask named "<stem>_mask.<ext>" also pairs with the photo "<stem>.<ext>".
@@ -127,6 +129,9 @@ def inpaint_file(
     image_path, mask_path, output_path = Path(job.image), Path(job.mask), Path(job.output)
     fmt = output_format(output_path)
     refuse_overwriting_inputs(output_path, [image_path, mask_path])
+    if options.strategy == "full":  # the one strategy whose memory grows with the whole photo
+        how = "use --strategy fit (the default), which fills each hole in a window of its own"
+        check_budget(image_size(image_path), options, card_of(model_loader()), default_budget_bytes(0.8), how)
     picture, hole = _read_pair(image_path, mask_path, options)
     if not hole.any():
         if picture.format == fmt:

@@ -68,6 +68,11 @@ class ServerSettings:
     host: str = "127.0.0.1"  # the address it listens on: a Host header naming it is its own
     allow_hosts: tuple[str, ...] = ()  # more Host names to answer ("*": any)
     allow_origins: tuple[str, ...] = ()  # more Origins to answer, e.g. "http://my.site" ("*": any)
+    max_memory_mb: float | None = None  # a request whose estimated peak is larger gets 413
+
+    @property
+    def max_memory_bytes(self) -> int | None:
+        return None if self.max_memory_mb is None else int(self.max_memory_mb * 2**20)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -114,7 +119,7 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
         # the slot is taken before the upload is read: a full queue costs the server nothing
         with _busy_is_503(settings), worker.slot():
             parsed = await _parse(request, settings)
-            result = await _run(worker, model, parsed, request)
+            result = await _run(worker, model, parsed, request, settings.max_memory_bytes)
         headers = {
             "X-Lbam-Seconds": f"{result.seconds:.3f}",
             "X-Lbam-Strategy": result.strategy,
@@ -155,11 +160,12 @@ def _info_routes(app: FastAPI, facts: dict[str, Any]) -> None:
         return {"options": options, "formats": formats, "quality": quality}
 
 
-async def _run(worker: Worker, model: nn.Module, parsed: InpaintRequest, request: Request) -> Any:
+async def _run(
+    worker: Worker, model: nn.Module, parsed: InpaintRequest, request: Request, budget: int | None
+) -> Any:
     def job(stop: Any) -> Any:
-        return inpaint_bytes(
-            model, parsed.image, parsed.mask, parsed.options, parsed.fmt, parsed.quality, stopper(stop)
-        )
+        options = (parsed.options, parsed.fmt, parsed.quality)
+        return inpaint_bytes(model, parsed.image, parsed.mask, *options, stopper(stop), budget)
 
     try:
         return await worker.run(job, request.is_disconnected)

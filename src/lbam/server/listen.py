@@ -10,6 +10,7 @@ connection open for as long as bytes trickle in), idle keep-alive connections af
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any
 
@@ -71,7 +72,5 @@ def serve_forever(app: Any, sock: socket.socket) -> None:
         limit_concurrency=MAX_CONNECTIONS,
         log_level="warning",
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down, then raises the Ctrl-C again
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises the Ctrl-C again
-        pass
