@@ -3,6 +3,7 @@
     python benchmarks/serve.py                       # 1, 4 and 16 clients, 512 px photos
     python benchmarks/serve.py --write-docs          # also the serve region of docs/benchmarks.md
     python benchmarks/serve.py --screenshot docs/images/serve.png   # the README's picture
+    python benchmarks/serve.py --soak 30             # 32 clients for 30 s, then memory after a 12 Mpx photo
 
 The server runs in a child process with the packaged model on the CPU and the default queue (one
 inference at a time, 4 waiting). Each client sends ``--requests`` photos (512x512 crops of the
@@ -93,18 +94,60 @@ def client(url: str, body: bytes, boundary: str, count: int, deadline: float, ou
             out.append((str(error.code), time.perf_counter() - start))
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, key: str = "VmHWM:") -> float:
+    """The process's peak (VmHWM) or current (VmRSS) resident memory in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def measure(port: int, clients: int, requests: int) -> dict:
+def large_body() -> tuple[bytes, str]:
+    """A 4000x3000 photo (the demo photo, upscaled) with five small holes, as a multipart body."""
+    photo, _ = demo_inputs()
+    image = Image.fromarray(photo).resize((4000, 3000))
+    mask = np.zeros((3000, 4000), np.uint8)
+    for k in range(5):
+        mask[400 + 500 * k : 480 + 500 * k, 600 + 600 * k : 700 + 600 * k] = 255
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, picture, fmt in (("image", image, "JPEG"), ("mask", Image.fromarray(mask), "PNG")):
+        buffer = io.BytesIO()
+        picture.save(buffer, format=fmt)
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n\r\n'.encode()
+            + buffer.getvalue()
+            + b"\r\n"
+        )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+
+
+def soak(port: int, pid: int, seconds: float, clients: int) -> str:
+    """``clients`` clients for ``seconds``; the statuses, health afterwards, memory before and after."""
+    idle = peak_rss_mb(pid, "VmRSS:")
+    row = measure(port, clients, 10_000, seconds)
+    health = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=10).status
+    after_load = peak_rss_mb(pid, "VmRSS:")
+    body, boundary = large_body()
+    results: list = []
+    client(f"http://127.0.0.1:{port}/api/v1/inpaint", body, boundary, 1, time.perf_counter() + 300, results)
+    time.sleep(1)
+    after_large = peak_rss_mb(pid, "VmRSS:")
+    return (
+        f"{clients} clients for {seconds:.0f} s: {row['sent']} requests, {row['ok']} answered 200, "
+        f"{row['busy']} 503, {row['other']} other ({row['throughput']:.2f} req/s); health afterwards "
+        f"{health}. Resident memory of the server: {idle:.0f} MB idle, {after_load:.0f} MB after the "
+        f"load, {after_large:.0f} MB after one 4000x3000 photo with five holes "
+        f"({results[0][0] if results else 'no answer'}, {results[0][1] if results else 0:.1f} s), "
+        f"peak {peak_rss_mb(pid):.0f} MB."
+    )
+
+
+def measure(port: int, clients: int, requests: int, seconds: float = TIME_LIMIT_S) -> dict:
     body, boundary = request_body()
     url = f"http://127.0.0.1:{port}/api/v1/inpaint"
     results: list = []
-    deadline = time.perf_counter() + TIME_LIMIT_S
+    deadline = time.perf_counter() + seconds
     threads = [
         threading.Thread(target=client, args=(url, body, boundary, requests, deadline, results))
         for _ in range(clients)
@@ -175,12 +218,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6, help="requests per client")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--screenshot", type=Path)
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="32 clients for this long instead")
     args = parser.parse_args()
     port = free_port()
     server = start_server(port)
     try:
         if args.screenshot:
             screenshot(port, args.screenshot)
+            return
+        if args.soak:
+            print(soak(port, server.pid, min(args.soak, TIME_LIMIT_S), 32))
             return
         rows = [measure(port, int(n), args.requests) for n in args.clients.split(",")]
         text = table(rows, peak_rss_mb(server.pid))
