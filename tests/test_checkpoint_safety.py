@@ -16,7 +16,7 @@ from lbam.errors import LbamError
 from lbam.export.generator import export_generator
 from lbam.training import checkpoint as ckpt
 from lbam.training.trainer import load_run_config, train
-from training_helpers import one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from training_helpers import drop_meta_digest, one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_or_restarts(photos, tm
     assert train(tiny_config(photos, other, steps=1)).step == 1  # a fresh start into it works too
 
 
+@pytest.mark.parametrize("digest", [True, False])
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -111,9 +112,14 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_or_restarts(photos, tm
         ({"g_optimizer": {"param_groups": "x"}}, "corrupt|does not match"),
     ],
 )
-def test_a_hand_edited_meta_json_is_a_one_line_error(finished_run, tmp_path, capsys, edit, message):
+def test_a_hand_edited_meta_json_is_a_one_line_error(finished_run, tmp_path, capsys, edit, message, digest):
+    """Today's checkpoints catch any edit by the digest; older ones (no digest) by their values."""
     run_dir = copy_run(finished_run, tmp_path / "run")
     meta_path = ckpt.find_checkpoint(run_dir, "latest") / ckpt.META_FILE
+    if digest:
+        message = "meta.json does not match its state file"
+    else:
+        drop_meta_digest(meta_path.parent)
     meta = json.loads(meta_path.read_text())
     meta.update(edit)
     meta_path.write_text(json.dumps(meta))

@@ -102,9 +102,42 @@ def test_resume_with_a_mismatched_model(finished_run, tmp_path):
     config_file = run_dir / "config.yaml"
     config_file.write_text(config_file.read_text().replace("width: 0.0625", "width: 0.125", 1))
     with pytest.raises(
-        LbamError, match="model.generator.width is 0.0625 in the checkpoint and 0.125 in the config"
+        LbamError, match=r"model.generator.width: 0.0625 in the checkpoint, 0.125 in config.yaml"
     ):
         train(load_run_config(run_dir, ["train.steps=4"]), run_dir, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("hole: 6.0", "hole: 2.0", "losses.hole"),
+        ("g_lr: 0.0001", "g_lr: 0.001", "optim.g_lr"),
+        ("seed: 0", "seed: 7", "train.seed"),
+    ],
+)
+def test_a_hand_edited_config_is_refused_naming_the_keys(finished_run, tmp_path, old, new, key):
+    run_dir = _copy_run(finished_run, tmp_path / "run")
+    config_file = run_dir / "config.yaml"
+    assert old in config_file.read_text()
+    config_file.write_text(config_file.read_text().replace(old, new, 1))
+    with pytest.raises(LbamError, match=rf"{key}: .* in the checkpoint, .* in config.yaml"):
+        train(load_run_config(run_dir, ["train.steps=4"]), run_dir, resume=True)
+
+
+def test_an_edited_meta_json_or_rng_state_is_refused(finished_run, tmp_path):
+    import json
+
+    for change in ("step", "rng"):
+        run_dir = _copy_run(finished_run, tmp_path / change)
+        meta_path = ckpt.find_checkpoint(run_dir, "latest") / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        if change == "step":
+            meta["step"] = 1
+        else:
+            meta["rng"]["python"][1][0] ^= 1  # one flipped bit of the Python RNG state
+        meta_path.write_text(json.dumps(meta, indent=1))
+        with pytest.raises(LbamError, match="meta.json does not match its state file"):
+            train(load_run_config(run_dir, ["train.steps=4"]), run_dir, resume=True)
 
 
 def test_resume_with_a_checkpoint_of_another_architecture(finished_run, photos, tmp_path):

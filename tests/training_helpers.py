@@ -117,3 +117,18 @@ def tiny_cli_args(data_dir: Path, out_dir: Path, steps: int = 4) -> list[str]:
         "--set",
         "losses.adversarial=0.01",
     ]
+
+
+def drop_meta_digest(checkpoint_dir: Path) -> None:
+    """Make a checkpoint look as lbam wrote them before its state file held meta.json's digest."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from lbam.training import checkpoint as ckpt
+
+    state_file, meta_file = checkpoint_dir / ckpt.STATE_FILE, checkpoint_dir / ckpt.META_FILE
+    save_file(load_file(str(state_file)), str(state_file), metadata={"format": ckpt.FORMAT})
+    meta = json.loads(meta_file.read_text())
+    meta["state_bytes"], meta["state_sha256"] = state_file.stat().st_size, ckpt.file_sha256(state_file)
+    meta_file.write_text(json.dumps(meta))

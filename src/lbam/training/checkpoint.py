@@ -12,8 +12,10 @@ A checkpoint folder is written under a temporary name in the same parent and ren
 so a crash leaves either the old checkpoint or the new one, never half of one. The pointers
 ``latest`` and ``best_checkpoint`` are replaced atomically after the folder they name is complete,
 and a new best gets a new folder, so no crash can lose the best checkpoint. ``meta.json`` records
-the size and SHA-256 of ``state.safetensors``: a truncated, bit-flipped or swapped file is a clear
-:class:`LbamError` on resume and export. Runs of lbam 0.1 (a ``best/`` folder, no hash) still load.
+the size and SHA-256 of ``state.safetensors``, and the state file's header records the SHA-256 of
+the rest of ``meta.json`` (step, config, RNG and optimiser state): a truncated, bit-flipped,
+swapped or hand-edited file, either one, is a clear :class:`LbamError` on resume and export. Runs
+of lbam 0.1 (a ``best/`` folder, no hash) still load.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ META_FILE = "meta.json"
 LATEST_FILE = "latest"
 BEST_NAME = "best"
 BEST_POINTER = "best_checkpoint"
+META_DIGEST = "meta_sha256"  # in the state file's header: the digest of meta.json's content
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 _BEST_DIR = re.compile(r"^best_(\d+)$")
 
@@ -102,7 +105,7 @@ def save_checkpoint(root: str | os.PathLike, name: str, state: TrainingState) ->
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp", dir=root))
     try:
-        save_file(tensors, str(tmp / STATE_FILE), metadata={"format": FORMAT})
+        save_file(tensors, str(tmp / STATE_FILE), metadata={"format": FORMAT, META_DIGEST: meta_digest(meta)})
         meta["state_bytes"] = (tmp / STATE_FILE).stat().st_size
         meta["state_sha256"] = file_sha256(tmp / STATE_FILE)
         atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1))
@@ -140,6 +143,7 @@ def load_checkpoint(directory: str | os.PathLike) -> TrainingState:
             f"{meta_path} has checkpoint version {meta.get('version')}, this lbam reads {VERSION}"
         )
     verify_state_file(state_path, meta)
+    verify_meta(state_path, meta)
     try:
         tensors = load_file(str(state_path))
     except (SafetensorError, OSError, ValueError) as error:
@@ -196,6 +200,27 @@ def verify_state_file(state_path: Path, meta: dict[str, Any]) -> None:
         raise LbamError(
             f"corrupt checkpoint {state_path}: its SHA-256 does not match {META_FILE} "
             "(damaged, or swapped with another checkpoint's)"
+        )
+
+
+def meta_digest(meta: dict[str, Any]) -> str:
+    """The SHA-256 of ``meta.json``'s content, less the two entries that describe the state file."""
+    core = {key: value for key, value in meta.items() if key not in ("state_bytes", "state_sha256")}
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def verify_meta(state_path: Path, meta: dict[str, Any]) -> None:
+    """LbamError unless ``meta.json`` is the one written with ``state.safetensors`` (whose header
+    holds its digest). Checkpoints written before the digest existed are not checked."""
+    try:
+        with safe_open(str(state_path), framework="pt") as handle:
+            recorded = (handle.metadata() or {}).get(META_DIGEST)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise LbamError(f"corrupt checkpoint {state_path}: {error}") from None
+    if recorded is not None and recorded != meta_digest(meta):
+        raise LbamError(
+            f"checkpoint {state_path.parent}: {META_FILE} does not match its state file (edited or damaged "
+            "after it was written: its step, config, RNG or optimiser state cannot be trusted)"
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lbam.config import flatten, to_dict
+from lbam.config import flatten, load_config, to_dict
 from lbam.data.dataset import InpaintingDataset
 from lbam.data.masks import mask_generator_from_spec
 from lbam.errors import LbamError
@@ -26,7 +26,7 @@ from lbam.model.card import card_of
 from lbam.model.loading import load_model, load_state_strict, resolve_model_path
 from lbam.model.upsampling import constrain_upsampling_, upsampling_layers
 from lbam.training import checkpoint as ckpt
-from lbam.training.config import TrainConfig, check_values, upgrade_config_data
+from lbam.training.config import RESUME_SAFE_KEYS, TrainConfig, check_values, upgrade_config_data
 from lbam.training.distributed import DistributedContext
 from lbam.training.lock import LOCK_FILE
 from lbam.training.state import TrainState, build_state
@@ -305,15 +305,25 @@ def _load_or_offer_another(run_dir: Path, directory: Path) -> ckpt.TrainingState
 
 
 def check_same_model(saved: dict[str, Any], config: TrainConfig, where: Path) -> None:
-    """A checkpoint only resumes the run it came from: the model and critic settings must match."""
-    saved_model = flatten({"model": upgrade_config_data(saved).get("model", {})})
-    current = flatten({"model": to_dict(config.model)})
-    for key, value in current.items():
-        if saved_model.get(key) != value:
-            raise LbamError(
-                f"checkpoint {where} does not match the run's config: {key} is {saved_model.get(key)!r} in "
-                f"the checkpoint and {value!r} in the config"
-            )
+    """A checkpoint only resumes the run it came from: every setting that changes what a step
+    computes must be the checkpoint's (a hand-edited config.yaml is caught here); only the
+    resume-safe keys (``--steps``, intervals, device...) may differ."""
+    try:
+        recorded = flatten(to_dict(load_config(TrainConfig, upgrade_config_data(saved))))
+    except LbamError as error:
+        raise LbamError(f"checkpoint {where} records a config this lbam cannot read: {error}") from None
+    current = flatten(to_dict(config))
+    changed = [
+        f"{key}: {recorded.get(key)!r} in the checkpoint, {value!r} in config.yaml"
+        for key, value in current.items()
+        if key not in (*RESUME_SAFE_KEYS, "train.out_dir") and recorded.get(key) != value
+    ]
+    if changed:
+        raise LbamError(
+            f"the run's config.yaml does not match checkpoint {where} ({'; '.join(changed)}): it was edited "
+            "after the run started; put it back (only --steps and the other resume-safe keys may change "
+            "on resume), or start a new run with --init-weights"
+        )
 
 
 def _restore(state: TrainState, config: TrainConfig, run_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
