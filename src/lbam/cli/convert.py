@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from lbam.errors import LbamError
     from lbam.model.loading import save_model
     from lbam.model.official import load_official_generator
+    from lbam.utils.files import resolve_path
 
-    if args.output.resolve() == args.input.resolve():
+    if resolve_path(args.output) == resolve_path(args.input):
         raise LbamError("output must differ from the input")
     model = load_official_generator(args.input, last_activation=args.last_activation)
     save_model(model, args.output, source=f"converted from {args.input.name} (LBAM_Pytorch)", half=args.half)

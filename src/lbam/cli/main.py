@@ -92,7 +92,24 @@ def main(argv: list[str] | None = None) -> int:
         print("lbam: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug, not bad input: still one line unless debugging
+        if is_out_of_memory(error):
+            print(f"lbam: error: {OUT_OF_MEMORY}", file=sys.stderr)
+            return EXIT_USER_ERROR
         return _internal_error(error)
+
+
+OUT_OF_MEMORY = (
+    "out of memory: use --strategy fit (the default for inpaint) or a smaller --max-size, a smaller "
+    "--batch-size for training, or a machine with more memory"
+)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocation that failed: Python's MemoryError, or torch's allocator (CPU or CUDA)."""
+    text = str(error)
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+    )
 
 
 def _internal_error(error: Exception) -> int:

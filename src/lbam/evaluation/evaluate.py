@@ -48,6 +48,7 @@ from lbam.imaging.masks import BINS, bin_label
 from lbam.imaging.pixels import to_uint8
 from lbam.imaging.png import write_png
 from lbam.utils.device import resolve_device
+from lbam.utils.files import resolve_path
 
 DEFAULT_PAIRS = 100
 # The largest --size: four times the paper's 256 px protocol side would already be 1024.
@@ -105,9 +106,9 @@ def _check_settings(s: EvaluationSettings) -> str:
     if not (math.isfinite(s.radius) and 0 < s.radius <= 64):
         raise LbamError(f"--radius must be a number of pixels from 0 to 64, got {s.radius}")
     device = str(resolve_device(s.device))
-    out = Path(s.out).expanduser().resolve()
+    out = resolve_path(s.out)
     for name, folder in (("images", s.images), ("masks", s.masks)):
-        folder = Path(folder).expanduser().resolve()
+        folder = resolve_path(folder)
         if out == folder or folder in out.parents:
             raise LbamError(f"--out {s.out} lies inside the {name} folder {folder}; choose another folder")
     if out.exists() and not out.is_dir():

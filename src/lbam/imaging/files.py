@@ -41,7 +41,8 @@ def list_images(folder: str | os.PathLike, recursive: bool = True, what: str = "
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise LbamError(f"{what} folder not found: {str(root)!r}")
-    files = list(_walk(root) if recursive else (p for p in root.iterdir() if p.is_file()))
+    # Links are listed even when broken: a photo that cannot be read is reported, never skipped.
+    files = list(_walk(root) if recursive else (p for p in root.iterdir() if p.is_file() or p.is_symlink()))
     found = sorted((p for p in files if is_image_path(p)), key=lambda p: p.relative_to(root).as_posix())
     if not found:
         suffixes = ", ".join(s[1:] for s in IMAGE_SUFFIXES)

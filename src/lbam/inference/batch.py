@@ -28,6 +28,7 @@ from lbam.inference.budget import check_budget, default_budget_bytes
 from lbam.inference.pipeline import InpaintReport, inpaint_picture
 from lbam.model.card import card_of
 from lbam.options import InpaintOptions
+from lbam.utils.files import resolve_path
 
 # A mask named "<stem>_mask.<ext>" also pairs with the photo "<stem>.<ext>".
 MASK_SUFFIX = "_mask"
@@ -76,7 +77,7 @@ class FolderSummary:
 def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
     """LbamError if ``output`` is (or links to) one of the input files."""
     for source in inputs:
-        same = output.resolve() == source.resolve()
+        same = resolve_path(output) == resolve_path(source)
         if not same and output.exists() and source.exists():
             same = os.path.samefile(output, source)
         if same:
@@ -169,7 +170,7 @@ def plan_folder(
     Returns:
         The jobs, and the mask files no photo uses.
     """
-    same_folder = masks.is_dir() and masks.resolve() == images_dir.resolve()
+    same_folder = masks.is_dir() and resolve_path(masks) == resolve_path(images_dir)
     images = [
         p
         for p in list_images(images_dir, recursive=False)
@@ -187,10 +188,12 @@ def plan_folder(
     jobs, used, outputs = [], set(), {}
     for image in images:
         output = out_dir / (image.stem + (ext or image.suffix))
-        if output.resolve().parent != out_dir.resolve():  # never write outside the output folder
+        if resolve_path(output).parent != resolve_path(out_dir):  # never write outside the output folder
             raise LbamError(f"output {output} of {image.name} would lie outside {out_dir}")
         job = Job(image, masks, output)
-        if masks.is_dir():
+        if not image.exists():
+            job.problem = "a broken symbolic link (or a loop of them): there is no photo to read"
+        elif masks.is_dir():
             candidates = masks_by_stem.get(image.stem, [])
             used.update(candidates)
             if not candidates:
@@ -249,8 +252,10 @@ def _check_folders(images_dir: Path, masks: Path, out_dir: Path) -> None:
         raise LbamError(f"image folder not found: {images_dir}")
     if not masks.exists():
         raise LbamError(f"mask not found: {masks}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LbamError(f"output folder {out_dir} exists and is not a folder: choose another -o")
     for folder in (images_dir, masks):
-        if out_dir.resolve() == folder.resolve():
+        if resolve_path(out_dir) == resolve_path(folder):
             raise LbamError(f"output folder {out_dir} is the input folder {folder}: choose another one")
 
 

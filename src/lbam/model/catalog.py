@@ -133,6 +133,6 @@ def describe_file(path: Path) -> dict[str, Any]:
 def _json_mapping(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}

@@ -123,7 +123,7 @@ def _load_safetensors(path: Path) -> Generator:
         raise LbamError(f"{path} is a safetensors file but not an lbam generator (no lbam metadata)")
     try:
         config = json.loads(metadata["config"])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: a crafted, deeply nested config
         raise LbamError(f"{path} has corrupt lbam metadata") from None
     if not isinstance(config, dict):
         raise LbamError(f"{path} has corrupt lbam metadata (config is not a mapping)")

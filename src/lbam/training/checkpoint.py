@@ -134,7 +134,7 @@ def load_checkpoint(directory: str | os.PathLike) -> TrainingState:
         raise LbamError(f"not a training checkpoint (needs {META_FILE} and {STATE_FILE}): {directory}")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise LbamError(f"corrupt checkpoint {meta_path}: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LbamError(f"{meta_path} is not an lbam training checkpoint")
@@ -231,7 +231,7 @@ def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LbamError(f"not a training checkpoint (no {META_FILE}): {directory}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise LbamError(f"corrupt checkpoint {path}: {error}") from None
 
 

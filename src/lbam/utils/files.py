@@ -96,3 +96,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()``, with a symbolic-link loop as a one-line LbamError (it is a
+    RuntimeError in Python) instead of a crash."""
+    try:
+        return Path(path).expanduser().resolve()
+    except RuntimeError:
+        raise LbamError(f"{path} is a loop of symbolic links") from None
+    except OSError as error:
+        raise LbamError(f"cannot resolve {path}: {error.strerror or error}") from None

@@ -14,6 +14,9 @@ from torch import Tensor
 
 from lbam.errors import LbamError
 
+# Floating-point types a weight file may store (float8 and others cannot be checked or computed with).
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
 
 def load_pth(path: str | os.PathLike, what: str, hint: str = "") -> object:
     """What ``torch.load`` finds in ``path``, without unpickling anything but tensors and containers.
@@ -94,9 +97,9 @@ def check_tensor_values(state: Mapping[str, Tensor], expected: Mapping[str, Tens
     for key, reference in expected.items():
         value = state[key]
         if reference.is_floating_point():
-            if not value.is_floating_point():
+            if value.dtype not in WEIGHT_DTYPES:
                 raise LbamError(
-                    f"{what}: {key!r} holds {value.dtype} values, expected floating-point numbers"
+                    f"{what}: {key!r} holds {value.dtype} values, expected float32, float16, bfloat16 or float64"
                 )
             if not bool(torch.isfinite(value).all()):
                 raise LbamError(f"{what}: {key!r} holds NaN or infinite values")
