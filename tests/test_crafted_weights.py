@@ -100,9 +100,9 @@ def test_zip_bomb_pth_is_refused_from_its_declared_sizes(tmp_path):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (lambda t: t.to(torch.complex64), "complex64 values, expected floating-point"),
-        (lambda t: t.to(torch.int32), "int32 values, expected floating-point"),
-        (lambda t: t.bool(), "bool values, expected floating-point"),
+        (lambda t: t.to(torch.complex64), "complex64 values, expected float32"),
+        (lambda t: t.to(torch.int32), "int32 values, expected float32"),
+        (lambda t: t.bool(), "bool values, expected float32"),
         (lambda t: t.clone().fill_(float("nan")), "NaN or infinite"),
         (lambda t: t.clone().fill_(float("inf")), "NaN or infinite"),
     ],
