@@ -64,7 +64,11 @@ def make_pairs(images: Path) -> list[PreparedPair]:
 def table(runs: dict[str, MethodRun], prepared: Sequence[PreparedPair]) -> str:
     """Markdown: per method, the means over all pairs and over the border-touching ones."""
     border = {item.pair.pair_id for item in prepared if item.pair.bin == 1}
-    metrics = [key for key in ("psnr", "ssim", "st_lpips") if key in next(iter(runs.values())).rows[0]]
+    metrics = [
+        key
+        for key in ("psnr", "ssim", "st_lpips", "st_lpips_hole")
+        if key in next(iter(runs.values())).rows[0]
+    ]
     head = " | ".join(f"{m} (all)" for m in metrics) + " | " + " | ".join(f"{m} (border)" for m in metrics)
     lines = [f"| method | {head} | s/pair |", "|---" + "|---:" * (2 * len(metrics) + 1) + "|"]
     for name, run in runs.items():

@@ -58,8 +58,12 @@ def test_parse_method_list():
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(LbamError, match=r"unknown method 'patchmatch'; known: telea, ns, biharmonic, lbam:"):
-        make_method("patchmatch")
+    with pytest.raises(
+        LbamError, match=r"unknown method 'criminisi'; known: telea, ns, biharmonic, patchmatch, lbam:"
+    ):
+        make_method("criminisi")
+    with pytest.raises(LbamError, match=r"unknown suffix \+sharpen"):
+        make_method("lbam:lbam-compact+sharpen")
     with pytest.raises(LbamError, match="unknown method 'telea:x'"):
         make_method("telea:x")
     with pytest.raises(LbamError, match=r"pconv:PATH"):

@@ -105,7 +105,9 @@ def test_outputs_exist_and_agree(folders):
     rows = read_csv(out / "results.csv")
     assert len(rows) == 6 * 2 * 2  # bins x pairs x methods
     # the documented columns, in order; no lpips / st_lpips column without them
-    assert list(rows[0]) == [column for column in CSV_COLUMNS if column not in ("lpips", "st_lpips")]
+    assert list(rows[0]) == [
+        column for column in CSV_COLUMNS if column not in ("lpips", "st_lpips", "st_lpips_hole")
+    ]
     assert list(rows[0])[:6] == ["pair_id", "image", "mask", "bin", "hole_ratio", "method"]
 
     # Every method ran on exactly the same pairs.

@@ -18,3 +18,5 @@ PRECISIONS = ("auto", "fp32", "bf16")
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 # How a fill meets the photo (lbam.inference.pipeline.blend_fill).
 BLENDS = ("harmonic", "paste")
+# What follows the network (lbam.inference.pipeline.refine_fill): texture = exemplar synthesis.
+REFINES = ("none", "texture")

@@ -18,7 +18,7 @@ import dataclasses
 import math
 from typing import Any
 
-from lbam.defaults import BLENDS, DEFAULT_MAX_PIXELS, STRATEGIES
+from lbam.defaults import BLENDS, DEFAULT_MAX_PIXELS, REFINES, STRATEGIES
 from lbam.errors import LbamError
 
 # JPEG and WebP quality of written results (Pillow's scale).
@@ -55,6 +55,7 @@ class InpaintOptions:
         crop_min_size: the smallest window side (crop).
         blend: "harmonic" (the fill is shifted to meet the photo without a seam) or "paste" (the
             model's output as is).
+        refine: "none" (the network's fill) or "texture" (exemplar synthesis guided by it).
 
     Raises:
         LbamError: a value of the wrong type or out of its range, naming the option.
@@ -94,6 +95,12 @@ class InpaintOptions:
         "harmonic: shift each fill by the smooth spread of the model's error on the pixels around "
         "it, so it meets the photo without a seam or colour cast; paste: the model's output as is",
         choices=BLENDS,
+    )
+    refine: str = _option(
+        "none",
+        "texture: after the network, fill each hole with patches of the photo around it, laid out "
+        "as the network's fill (PatchMatch); none: the network's fill alone",
+        choices=REFINES,
     )
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from lbam.evaluation.lpips import load_lpips
 from lbam.evaluation.methods import Method, make_methods
 from lbam.evaluation.protocol import (
     PreparedPair,
+    hole_neighbourhood,
     make_pairs,
     prepare_pairs,
     scan_images,
@@ -146,8 +147,19 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _score(result: np.ndarray, truth: np.ndarray, distances: dict[str, Any]) -> dict[str, float]:
-    """PSNR, SSIM, L1 (and the learned distances) of one uint8 (H, W, 3) result against its truth.
+def metric_names(distances: dict[str, Any]) -> list[str]:
+    """The columns of a run: PSNR, SSIM, L1, each learned distance, and ST-LPIPS on the hole's
+    neighbourhood when ST-LPIPS is computed."""
+    names = ["psnr", "ssim", "l1", *distances]
+    return [*names, "st_lpips_hole"] if "st_lpips" in distances else names
+
+
+def _score(
+    result: np.ndarray, truth: np.ndarray, distances: dict[str, Any], known: np.ndarray
+) -> dict[str, float]:
+    """PSNR, SSIM, L1 (and the learned distances) of one uint8 (H, W, 3) result against its truth;
+    ``st_lpips_hole``: ST-LPIPS on the hole's neighbourhood (:func:`hole_neighbourhood`), where a
+    viewer looks. ``known`` (H, W) bool, True = known.
 
     PSNR and L1 in float64 (cheap, exact to the printed digits); SSIM in float32, four times faster
     and within 1e-5 of scikit-image's float64 value on 8-bit images (tested).
@@ -163,6 +175,10 @@ def _score(result: np.ndarray, truth: np.ndarray, distances: dict[str, Any]) -> 
     with torch.inference_mode():
         for name, distance in distances.items():
             scores[name] = float(distance(x32, y32)[0])
+        if "st_lpips" in distances:
+            rows, cols = hole_neighbourhood(known)
+            local = (_tensor(image[rows, cols], torch.float32) for image in (result, truth))
+            scores["st_lpips_hole"] = float(distances["st_lpips"](*local)[0])
     return scores
 
 
@@ -274,7 +290,7 @@ def _run_method(
             "bin": item.pair.bin,
             "hole_ratio": item.hole_ratio,
             "method": method.name,
-            **_score(result8, item.image, distances),
+            **_score(result8, item.image, distances, known),
             "seconds": seconds,
         }
         rows.append(row)
@@ -455,7 +471,7 @@ def summarise_runs(
 ) -> dict:
     """Stage 3: per-bin means, FID, the settings, versions and notes that make up summary.json."""
     rows = [row for run in runs.values() for row in run.rows]
-    summary = summarize(rows, [m.name for m in methods], ["psnr", "ssim", "l1", *distances])
+    summary = summarize(rows, [m.name for m in methods], metric_names(distances))
     if fid_model is not None:
         start = time.perf_counter()
         truth = _truth_features(fid_model, prepared, s.progress)

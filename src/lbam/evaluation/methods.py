@@ -9,13 +9,16 @@ A method has a ``name`` (its row in the tables) and
 - result: (H, W, 3) float32 in [0, 1], already composited: known pixels equal ``image``.
 
 Specs accepted by :func:`make_method`: ``telea`` and ``ns`` (OpenCV's ``cv2.inpaint``, on 8-bit
-images, radius 3 by default), ``biharmonic`` (scikit-image), ``lbam:PATH_OR_NAME`` and
+images, radius 3 by default), ``biharmonic`` (scikit-image), ``patchmatch`` (exemplar synthesis,
+:mod:`lbam.imaging.exemplar`), ``lbam:PATH_OR_NAME`` and
 ``pconv:PATH`` (a generator file loaded with :func:`lbam.model.loading.load_model`; bare ``lbam``
 means the default packaged model). A generator runs in one pass over the whole image unless the
 spec names ``@STRATEGY`` (``lbam:lbam-compact@fit``): then it runs as ``lbam inpaint
 --strategy STRATEGY`` does. Its fill meets the photo as ``lbam inpaint``'s default ``--blend
 harmonic`` has it, unless the spec ends in ``+paste`` (``lbam:lbam-compact+paste``,
-``lbam:lbam-compact@fit+paste``): the raw output, as lbam 0.1 pasted it.
+``lbam:lbam-compact@fit+paste``): the raw output, as lbam 0.1 pasted it. The network's fill is
+measured alone (the paper's protocol) unless the spec has ``+texture`` (``lbam:lbam-compact@fit+texture``):
+then the texture stage of ``lbam inpaint --refine texture`` follows it.
 """
 
 from __future__ import annotations
@@ -28,17 +31,21 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
-from lbam.defaults import BLENDS, DEFAULT_MODEL
+from lbam.defaults import BLENDS, DEFAULT_MODEL, REFINES
 from lbam.errors import LbamError
+from lbam.imaging.exemplar import patchmatch_fill
 from lbam.imaging.io import picture_from_array, picture_to_array
 from lbam.imaging.pixels import composite, to_uint8
 from lbam.inference.pipeline import inpaint_picture, predict
 from lbam.model.loading import load_model
 from lbam.options import InpaintOptions
 
-CLASSICAL = ("telea", "ns", "biharmonic")
+CLASSICAL = ("telea", "ns", "biharmonic", "patchmatch")
 GENERATOR_KINDS = ("lbam", "pconv")
-KNOWN_SPECS = "telea, ns, biharmonic, lbam:PATH_OR_NAME[@STRATEGY][+BLEND], pconv:PATH[@STRATEGY][+BLEND]"
+KNOWN_SPECS = (
+    "telea, ns, biharmonic, patchmatch, lbam:PATH_OR_NAME[@STRATEGY][+texture][+BLEND], "
+    "pconv:PATH[@STRATEGY][+texture][+BLEND]"
+)
 
 
 @runtime_checkable
@@ -87,6 +94,16 @@ class Biharmonic:
         return fill_holes(np.clip(filled, 0.0, 1.0), image, known_mask)
 
 
+class PatchMatchInpaint:
+    """PatchMatch (Barnes et al. 2009): the hole filled with patches of the photo itself
+    (:func:`lbam.imaging.exemplar.patchmatch_fill`, patch size 5, seed 0): the exemplar anchor."""
+
+    name = "patchmatch"
+
+    def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        return fill_holes(patchmatch_fill(to_uint8(image), ~known_mask), image, known_mask)
+
+
 class GeneratorMethod:
     """A trained generator (LBAM or PConv) applied to one image at a time.
 
@@ -95,17 +112,24 @@ class GeneratorMethod:
     """
 
     def __init__(
-        self, model, name: str, device: str = "cpu", strategy: str = "full", blend: str | None = None
+        self,
+        model,
+        name: str,
+        device: str = "cpu",
+        strategy: str = "full",
+        blend: str | None = None,
+        refine: str = "none",
     ) -> None:
         self.model = model.to(device)
         self.name = name
         self.device = device
-        # blend None: lbam inpaint's default, so the two never drift apart
-        self.options = InpaintOptions(strategy=strategy, **({"blend": blend} if blend else {}))
+        # blend None: lbam inpaint's default, so the two never drift apart; refine "none" keeps the
+        # paper's protocol a measure of the network
+        self.options = InpaintOptions(strategy=strategy, refine=refine, **({"blend": blend} if blend else {}))
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
         if self.options.strategy == "full":
-            output = predict(self.model, image.astype(np.float32), ~known_mask, None, self.options.blend)
+            output = predict(self.model, image.astype(np.float32), ~known_mask, None, self.options)
             return fill_holes(np.clip(output, 0.0, 1.0), image, known_mask)
         # Other strategies work on the photo's own 8-bit pixels, as lbam inpaint does.
         pixels = to_uint8(image)
@@ -127,15 +151,30 @@ def _generator_label(kind: str, target: str) -> str:
     return f"{kind}:{path.stem}" if path.suffix in (".safetensors", ".pth", ".pt") else f"{kind}:{target}"
 
 
+def _suffixes(spec: str) -> tuple[str, str | None, str]:
+    """``"lbam:x@fit+texture+paste"`` -> ``("lbam:x@fit", "paste", "texture")``: the blend and refine."""
+    blend, refine = None, "none"
+    while "+" in spec:
+        spec, _, suffix = spec.rpartition("+")
+        if suffix in BLENDS and blend is None:
+            blend = suffix
+        elif suffix in REFINES and refine == "none":
+            refine = suffix
+        else:
+            raise LbamError(f"unknown suffix +{suffix} in method {spec}+{suffix}; known: {KNOWN_SPECS}")
+    return spec, blend, refine
+
+
 def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
     """Build the method a spec names (see the module docstring); LbamError for an unknown spec."""
-    blend = next((name for name in BLENDS if spec.endswith(f"+{name}")), None)
-    spec = spec.removesuffix(f"+{blend}") if blend else spec
+    spec, blend, refine = _suffixes(spec)
     spec, at, strategy = spec.partition("@")
     kind, sep, target = spec.partition(":")
     if not sep and kind in CLASSICAL:
         if kind == "biharmonic":
             return Biharmonic()
+        if kind == "patchmatch":
+            return PatchMatchInpaint()
         return OpenCVInpaint(kind, radius)
     if kind in GENERATOR_KINDS:
         if not target:
@@ -144,15 +183,14 @@ def make_method(spec: str, device: str = "cpu", radius: float = 3.0) -> Method:
             target = DEFAULT_MODEL
 
         model = load_model(target, device=device)
-        architecture = getattr(getattr(model, "config", None), "architecture", kind)
+        architecture = model.card.architecture
         if architecture != kind:
             raise LbamError(
                 f"{target} holds a {architecture} generator, not {kind}: use {architecture}:{target}"
             )
-        label = (
-            _generator_label(kind, target) + (f"@{strategy}" if at else "") + (f"+{blend}" if blend else "")
-        )
-        return GeneratorMethod(model, label, device, strategy if at else "full", blend)
+        label = _generator_label(kind, target) + (f"@{strategy}" if at else "")
+        label += (f"+{refine}" if refine != "none" else "") + (f"+{blend}" if blend else "")
+        return GeneratorMethod(model, label, device, strategy if at else "full", blend, refine)
     raise LbamError(f"unknown method {spec!r}; known: {KNOWN_SPECS}")
 
 

@@ -110,6 +110,24 @@ def resize_hole_mask(hole: np.ndarray, size: int | tuple[int, int], crop: bool) 
     return resize_hole(hole, (height, width))
 
 
+def hole_neighbourhood(known: np.ndarray, margin: float = 0.25, min_side: int = 64) -> tuple[slice, slice]:
+    """Rows and columns of the hole's bounding box grown by ``margin`` of its size on every side,
+    at least ``min_side`` square (ST-LPIPS's smallest input) and clipped to the image: where a
+    viewer of an inpainted photo looks. ``known`` (H, W) bool, True = known."""
+    height, width = known.shape
+    rows, cols = np.nonzero(~known)
+    if rows.size == 0:
+        return slice(0, height), slice(0, width)
+    spans = []
+    for low, high, length in ((rows.min(), rows.max() + 1, height), (cols.min(), cols.max() + 1, width)):
+        grow = max(round(margin * (high - low)), (min_side - (high - low) + 1) // 2, 0)
+        low, high = max(0, low - grow), min(length, high + grow)
+        if high - low < min_side:  # clipped at the border: extend the other way
+            low, high = max(0, min(low, length - min_side)), min(length, max(high, min_side))
+        spans.append(slice(int(low), int(high)))
+    return spans[0], spans[1]
+
+
 def prepare_hole_mask(path: Path, size: int) -> np.ndarray:
     """The mask as used for binning: at ``size`` (cropped + nearest) or its own size when size == 0."""
     hole = read_mask(path)

@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     "l1",
     "lpips",
     "st_lpips",
+    "st_lpips_hole",
     "seconds",
 )
 # name: heading, higher is better, decimals, display scale (the CSV and JSON keep raw values)
@@ -42,6 +43,7 @@ METRICS = {
     "l1": ("mean L1 error, % of the value range (lower is better)", False, 3, 100.0),
     "lpips": ("LPIPS-VGG (lower is better)", False, 4, 1.0),
     "st_lpips": ("ST-LPIPS-Alex, shift-tolerant LPIPS (lower is better)", False, 4, 1.0),
+    "st_lpips_hole": ("ST-LPIPS on the hole's neighbourhood (lower is better)", False, 4, 1.0),
     "fid": ("FID, Inception-v3 pool features (lower is better)", False, 2, 1.0),
 }
 

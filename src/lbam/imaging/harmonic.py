@@ -32,6 +32,10 @@ SWEEPS = 24
 # against the exact solve (a linear ramp is continued within 1.2 % of its range; random boundary
 # values within 1.3 % on average).
 FINAL_SWEEPS = 48
+# How fast the levelling correction rises from a hole's edge: over a fifth of the hole's depth
+# (its largest distance to a known pixel), at least 2 px.
+LEVEL_RAMP_FRACTION = 0.2
+LEVEL_RAMP_PX = 2.0
 
 
 def harmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
@@ -65,7 +69,9 @@ def harmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
     return result
 
 
-def harmonize(output: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+def harmonize(
+    output: np.ndarray, image: np.ndarray, known_mask: np.ndarray, level: bool = True
+) -> np.ndarray:
     """A fill corrected to meet the photo: ``output`` plus the harmonic spread of its error.
 
     Args:
@@ -73,12 +79,41 @@ def harmonize(output: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> 
         image: (H, W, C) float in [0, 1]: the photo; only its known pixels are read.
         known_mask: (H, W) bool, True = known.
 
+        level: also take away each hole region's mean departure from the photo's harmonic
+            interpolation (:func:`_level`): no colour cast on flat regions.
+
     Returns:
         (H, W, C) float32. At known pixels it equals ``image``; in the holes it is ``output``
-        shifted by the harmonic interpolation of ``image - output``.
+        shifted by the harmonic interpolation of ``image - output`` (and levelled).
     """
     error = np.where(known_mask[..., None], image - output, 0.0)
-    return (output + harmonic_fill(error, known_mask)).astype(np.float32)
+    result = output + harmonic_fill(error, known_mask)
+    if level:
+        result = _level(result, image, known_mask)
+    return result.astype(np.float32)
+
+
+def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+    """Take away the mean of the fill's departure from the photo's own harmonic interpolation, per
+    hole region: a cast (the fill of a flat sky a few levels too dark or too teal) is such a mean;
+    an edge or a texture the fill continues is not, and stays.
+
+    The correction is the mean times a profile that is 0 on the region's edge and rises to 1 within
+    a fifth of its depth, scaled so the region's mean departure becomes 0: the fill still meets the
+    photo without a step.
+    """
+    departure = fill - harmonic_fill(image, known_mask)
+    hole = (~known_mask).astype(np.uint8)
+    depth = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    count, labels = cv2.connectedComponents(hole, connectivity=8)
+    result = fill.copy()
+    for label in range(1, count):
+        region = labels == label
+        scale = max(LEVEL_RAMP_PX, LEVEL_RAMP_FRACTION * float(depth[region].max()))
+        profile = 1.0 - np.exp(-depth[region] / scale)
+        weight = departure[region].mean(axis=0) / max(float(profile.mean()), 1e-6)
+        result[region] -= profile[:, None] * weight
+    return result
 
 
 def _cascade(values: np.ndarray, known: np.ndarray, sweeps: int) -> np.ndarray:
