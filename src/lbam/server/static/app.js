@@ -259,6 +259,7 @@ async function inpaint() {
     form.append("dilate", $("dilate").value || "0");
     form.append("strategy", $("strategy").value);
     form.append("blend", $("blend").value);
+    form.append("refine", $("refine").value);
     form.append("format", "png");
     const response = await fetch("/api/v1/inpaint", { method: "POST", body: form });
     if (!response.ok) {
