@@ -124,6 +124,7 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
             "X-Lbam-Seconds": f"{result.seconds:.3f}",
             "X-Lbam-Strategy": result.strategy,
             "X-Lbam-Blend": parsed.options.blend,
+            "X-Lbam-Refine": parsed.options.refine,
             "X-Lbam-Hole-Fraction": f"{result.hole_fraction:.6f}",
         }
         if settings.output_dir is not None:
