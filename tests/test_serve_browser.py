@@ -175,3 +175,16 @@ def test_errors_from_the_api_are_shown(server, page):
         page.get_by_test_id("inpaint").click()
     assert answer.value.status == 200 and answer.value.headers["x-lbam-blend"] == "paste"
     page.wait_for_function("document.querySelector('[data-testid=status]').textContent.startsWith('done')")
+
+
+def test_api_docs_render_offline_and_the_page_has_a_favicon(server, page):
+    url, _ = server
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url + "docs")
+    page.wait_for_selector(".swagger-ui .information-container", timeout=20_000)
+    assert "POST" in page.content() and "/api/v1/inpaint" in page.content()
+    assert requested and all(r.startswith(url) for r in requested), [
+        r for r in requested if not r.startswith(url)
+    ]
+    assert urllib.request.urlopen(url + "favicon.ico", timeout=5).status == 200

@@ -108,7 +108,14 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
         yield
         worker.close()  # Ctrl-C: the running inference finishes, waiting ones are dropped
 
-    app = FastAPI(title="lbam", version=__version__, description=__doc__.split("\n\n")[0], lifespan=lifespan)
+    app = FastAPI(
+        title="lbam",
+        version=__version__,
+        description=__doc__.split("\n\n")[0],
+        lifespan=lifespan,
+        docs_url=None,  # served below from files that ship in a package: /docs works offline
+        redoc_url=None,
+    )
     app.state.worker = worker
     _error_handlers(app)
     _guard(app, settings)
@@ -135,8 +142,31 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
     async def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
 
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(str(STATIC / "favicon.png"), media_type="image/png")
+
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files, not a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="lbam API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
 
 
 def _info_routes(app: FastAPI, facts: dict[str, Any]) -> None:
