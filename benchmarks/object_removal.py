@@ -157,11 +157,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             "docstring): 48 fixed object-sized holes on the 24 Kodak photos at 768x512, "
             f"{sum(item.pair.bin for item in prepared)} of them touching the border; mean hole ratio "
             f"{np.mean([item.hole_ratio for item in prepared]):.3f}. Metrics on the composited image; "
-            "ST-LPIPS is the shift-tolerant LPIPS with the AlexNet trunk (lower is better). "
-            "`@full` is one pass over the photo (lbam 0.1's default for photos up to 1024 px); `@fit` "
-            "is today's default strategy. `+paste` is the model's raw output pasted into the hole "
-            "(lbam 0.1); without it, the fill is harmonically blended (`--blend harmonic`, today's "
-            "default).\n\n" + text + "\n\n" + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
+            "ST-LPIPS is the shift-tolerant LPIPS with the AlexNet trunk (lower is better), "
+            "`st_lpips_hole` the same on the hole's neighbourhood (its box plus a quarter each side). "
+            "`patchmatch` is PatchMatch alone (patch size 5). `@full` is one pass over the photo "
+            "(lbam 0.1's default for photos up to 1024 px); `@fit` is today's default strategy. "
+            "`+paste` is the model's raw output pasted into the hole (lbam 0.1); without it, the fill "
+            "is blended (`--blend harmonic`, the default: solved at full resolution, each hole "
+            "levelled). `+texture` adds the texture stage (`--refine texture`). The seconds were "
+            "measured with a training run sharing the two cores.\n\n"
+            + text
+            + "\n\n"
+            + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
         )
         write_docs(body)
         print(f"updated {DOCS} and {len(sheets)} contact sheets", file=sys.stderr)
