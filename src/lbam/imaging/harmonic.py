@@ -36,6 +36,8 @@ FINAL_SWEEPS = 48
 # (its largest distance to a known pixel), at least 2 px.
 LEVEL_RAMP_FRACTION = 0.2
 LEVEL_RAMP_PX = 2.0
+# Windows longer than this solve the blend's smooth correction downscaled (harmonize).
+SOLVE_MAX_SIDE = 1024
 
 
 def harmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
@@ -70,7 +72,11 @@ def harmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
 
 
 def harmonize(
-    output: np.ndarray, image: np.ndarray, known_mask: np.ndarray, level: bool = True
+    output: np.ndarray,
+    image: np.ndarray,
+    known_mask: np.ndarray,
+    level: bool = True,
+    max_side: int | None = SOLVE_MAX_SIDE,
 ) -> np.ndarray:
     """A fill corrected to meet the photo: ``output`` plus the harmonic spread of its error.
 
@@ -78,22 +84,50 @@ def harmonize(
         output: (H, W, C) float, the generator's raw output for a window, values in [0, 1].
         image: (H, W, C) float in [0, 1]: the photo; only its known pixels are read.
         known_mask: (H, W) bool, True = known.
-
         level: also take away each hole region's mean departure from the photo's harmonic
             interpolation (:func:`_level`): no colour cast on flat regions.
+        max_side: windows longer than this solve the (smooth) correction downscaled to it and
+            upscale the correction: a 12 Mpx window would cost seconds at full resolution. None:
+            always at full resolution.
 
     Returns:
         (H, W, C) float32. At known pixels it equals ``image``; in the holes it is ``output``
         shifted by the harmonic interpolation of ``image - output`` (and levelled).
     """
+    # Only the holes' bounding box and a ring around it take part: outside it, every pixel is known
+    # and the result is the photo.
+    result = np.array(image, dtype=np.float32)
+    rows, cols = np.nonzero(~known_mask)
+    if rows.size == 0:
+        return result
+    box = np.s_[max(rows.min() - 2, 0) : rows.max() + 3, max(cols.min() - 2, 0) : cols.max() + 3]
+    output, image, known_mask = output[box], image[box], known_mask[box]
     error = np.where(known_mask[..., None], image - output, 0.0)
-    result = output + harmonic_fill(error, known_mask)
+    fill = output + smooth_fill(error, known_mask, max_side)
     if level:
-        result = _level(result, image, known_mask)
-    return result.astype(np.float32)
+        fill = _level(fill, image, known_mask, max_side)
+    result[box] = fill
+    return result
 
 
-def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+def smooth_fill(values: np.ndarray, known_mask: np.ndarray, max_side: int | None) -> np.ndarray:
+    """:func:`harmonic_fill`, solved downscaled to ``max_side`` when the window is longer: the
+    harmonic interpolation is smooth, so its upscaled values differ little from the full solve."""
+    height, width = known_mask.shape
+    if max_side is None or max(height, width) <= max_side:
+        return harmonic_fill(values, known_mask)
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes are (W, H)
+    weight = cv2.resize(known_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    known_values = np.where(known_mask[..., None], values, 0.0).astype(np.float32)
+    small = cv2.resize(known_values, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    small = small / np.maximum(weight, 1e-6)[..., None]  # the mean of the known pixels under each
+    filled = harmonic_fill(small, weight > 0.999)
+    upscaled = cv2.resize(filled.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.where(known_mask[..., None], values, upscaled.reshape(height, width, -1))
+
+
+def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray, max_side: int | None) -> np.ndarray:
     """Take away the mean of the fill's departure from the photo's own harmonic interpolation, per
     hole region: a cast (the fill of a flat sky a few levels too dark or too teal) is such a mean;
     an edge or a texture the fill continues is not, and stays.
@@ -102,7 +136,7 @@ def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray) -> np.nd
     a fifth of its depth, scaled so the region's mean departure becomes 0: the fill still meets the
     photo without a step.
     """
-    departure = fill - harmonic_fill(image, known_mask)
+    departure = fill - smooth_fill(image, known_mask, max_side)
     hole = (~known_mask).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     count, labels = cv2.connectedComponents(hole, connectivity=8)
