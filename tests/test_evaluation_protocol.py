@@ -164,3 +164,18 @@ def test_prepare_pairs_crops_resizes_and_inverts_masks(tmp_path):
     assert full.image.shape == (40, 80, 3)
     assert full.known_mask.shape == (40, 80)  # the mask follows the image at full resolution
     assert full.hole_ratio == pytest.approx(5 / 40)
+
+
+def test_the_hole_neighbourhood_is_its_box_grown_and_at_least_64_px():
+    from lbam.evaluation.protocol import hole_neighbourhood
+
+    known = np.ones((512, 768), bool)
+    known[200:300, 300:500] = False  # 100 x 200
+    rows, cols = hole_neighbourhood(known)
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (175, 325, 250, 550)  # a quarter each side
+    known = np.ones((512, 768), bool)
+    known[0:10, 760:768] = False  # a speck in the corner: 64 px, inside the image
+    rows, cols = hole_neighbourhood(known)
+    assert rows.stop - rows.start >= 64 and cols.stop - cols.start >= 64
+    assert rows.start >= 0 and cols.stop <= 768
+    assert hole_neighbourhood(np.ones((80, 90), bool)) == (slice(0, 80), slice(0, 90))
