@@ -291,3 +291,61 @@ def test_connections_that_never_finish_their_headers_are_closed(model, monkeypat
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.mark.slow
+def test_a_queued_request_whose_client_leaves_never_runs(model):
+    """Over real sockets: while one request runs, a second waits; its client hangs up; it never runs."""
+    import socket
+    import time
+
+    from lbam.server import listen
+
+    gate, calls = threading.Event(), []
+
+    class Slow(Generator):
+        size_multiple = 128
+        config = model.config
+
+        def forward(self, image, known_mask):
+            calls.append(time.perf_counter())
+            gate.wait(20)
+            return model(image, known_mask)
+
+    sock = listen.bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    app = create_app(Slow(), "cpu", ServerSettings("slow", queue_size=2))
+    server = listen.uvicorn.Server(listen.uvicorn.Config(app, log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    body = _multipart(png(photo()), png(hole()))
+    head = (
+        f"POST /api/v1/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n"
+    ).encode()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        first = socket.create_connection(("127.0.0.1", port), timeout=30)
+        first.sendall(head + body + b"")
+        for _ in range(200):  # until the first is inside the model
+            if calls:
+                break
+            time.sleep(0.05)
+        second = socket.create_connection(("127.0.0.1", port), timeout=30)
+        second.sendall(head + body)
+        time.sleep(1.0)  # the second is parsed and waiting for the worker
+        second.close()  # its client goes away
+        time.sleep(1.0)  # the server notices (it polls every 0.2 s)
+        gate.set()
+        answer = first.recv(100)
+        first.close()
+        time.sleep(1.0)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert len(calls) == 1  # the abandoned request never reached the model
+    finally:
+        gate.set()
+        server.should_exit = True
+        thread.join(10)

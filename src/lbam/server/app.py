@@ -37,7 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from torch import nn
@@ -248,18 +248,35 @@ def _error_handlers(app: FastAPI) -> None:
 
 def _guard(app: FastAPI, settings: ServerSettings) -> None:
     """Refuse requests from other sites' pages: a foreign Origin, or a Host that is not this server."""
+    app.add_middleware(SameSiteOnly, settings=settings)
 
-    @app.middleware("http")
-    async def same_site_only(request: Request, call_next: Any) -> Response:
-        host = request.headers.get("host", "")
-        if not host_allowed(host, settings):
-            return JSONResponse({"error": f"Host {host!r} is not this server (see --allow-host)"}, 403)
-        origin = request.headers.get("origin")
-        if origin is not None and not origin_allowed(origin, host, request.url.scheme, settings):
-            return JSONResponse(
-                {"error": f"Origin {origin!r} may not call this server (see --allow-origin)"}, 403
-            )
-        return await call_next(request)
+
+class SameSiteOnly:
+    """ASGI middleware answering 403 JSON to a foreign ``Origin`` or ``Host`` before the app runs.
+
+    A plain ASGI class, not Starlette's ``BaseHTTPMiddleware``: that one hides the client's
+    disconnect from ``request.is_disconnected()``, which the worker needs to drop abandoned jobs.
+    """
+
+    def __init__(self, app: Any, settings: ServerSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            host, origin = headers.get("host", ""), headers.get("origin")
+            error = None
+            if not host_allowed(host, self.settings):
+                error = f"Host {host!r} is not this server (see --allow-host)"
+            elif origin is not None and not origin_allowed(
+                origin, host, scope.get("scheme", "http"), self.settings
+            ):
+                error = f"Origin {origin!r} may not call this server (see --allow-origin)"
+            if error is not None:
+                await JSONResponse({"error": error}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def host_allowed(host: str, settings: ServerSettings) -> bool:
