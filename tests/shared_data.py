@@ -1,6 +1,5 @@
-"""Where the project's shared data lives: ``../shared/data`` beside the repo (as in CI), else the
-folder named by ``$LBAM_SHARED_DATA``, else ``/work/shared/data``. Tests that need it skip when none
-of these exists."""
+"""Where the project's shared data lives: ``../shared/data`` beside the repo (as in CI), or the
+folder named by ``$LBAM_SHARED_DATA``. Tests that need it skip when neither exists."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ def find_shared_data() -> Path:
     candidates = [Path(__file__).resolve().parents[2] / "shared" / "data"]
     if os.environ.get("LBAM_SHARED_DATA"):
         candidates.insert(0, Path(os.environ["LBAM_SHARED_DATA"]))
-    candidates.append(Path("/work/shared/data"))
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
