@@ -138,6 +138,13 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
             headers["X-Lbam-Saved"] = "true" if _keep(settings.output_dir, result) else "false"
         return Response(result.data, media_type=BY_PILLOW[result.fmt].media_type, headers=headers)
 
+    _page_routes(app)
+    return app
+
+
+def _page_routes(app: FastAPI) -> None:
+    """The editor page, its files, its icon and the API documentation."""
+
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
@@ -148,7 +155,6 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _offline_docs(app)
-    return app
 
 
 def _offline_docs(app: FastAPI) -> None:
