@@ -67,10 +67,8 @@ def run_ablation(settings: AblationSettings, log: Callable[[str], None] = print)
     runs = settings.runs
     configs = {run: run_config(settings, run) for run in runs}  # every config checked before any step
     out = Path(settings.out)
-    for run in runs:
-        if not train_run(configs[run], out / "runs" / run.label, settings.steps, log):
-            log(f"interrupted: run the same command again to continue from {out / 'runs' / run.label}")
-            return None
+    if not _train_all(runs, configs, out, settings, log):
+        return None
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     from lbam.ablation.report import write_ablation_report
@@ -78,6 +76,23 @@ def run_ablation(settings: AblationSettings, log: Callable[[str], None] = print)
     eval_masks = Path(settings.eval_masks) if settings.eval_masks else ensure_eval_masks(out, settings)
     summary = evaluate_runs(settings, runs, eval_masks, log)
     return write_ablation_report(settings, runs, configs, summary, log)
+
+
+def _train_all(
+    runs: list[Variant], configs: dict, out: Path, settings: AblationSettings, log: Callable[[str], None]
+) -> bool:
+    """Train every run in turn; under torchrun in one process group for all of them."""
+    from lbam.training import distributed
+
+    context = distributed.init_distributed(settings.device)
+    try:
+        for run in runs:
+            if not train_run(configs[run], out / "runs" / run.label, settings.steps, log):
+                log(f"interrupted: run the same command again to continue from {out / 'runs' / run.label}")
+                return False
+    finally:
+        distributed.cleanup(context)
+    return True
 
 
 def run_config(settings: AblationSettings, run: Variant) -> Any:

@@ -30,6 +30,7 @@ class DistributedContext:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     backend: str | None = None  # None: no process group (single process)
+    owns_group: bool = False  # this context created the process group, so cleanup destroys it
 
     @property
     def is_main(self) -> bool:
@@ -63,17 +64,20 @@ def init_distributed(device_name: str = "auto", timeout_minutes: float = 30.0) -
     if device.type == "cuda":
         torch.cuda.set_device(device)
     backend = os.environ.get("LBAM_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
-    if not dist.is_initialized():
+    # A caller that runs several trainings (lbam ablate) joins once and keeps the group: joining
+    # again after destroying it could wait forever on the second rendezvous.
+    owns_group = not dist.is_initialized()
+    if owns_group:
         dist.init_process_group(
             backend=backend,
             timeout=datetime.timedelta(minutes=timeout_minutes),
             **({"device_id": device} if backend == "nccl" else {}),
         )
-    return DistributedContext(rank, world_size, local_rank, device, backend)
+    return DistributedContext(rank, world_size, local_rank, device, backend, owns_group)
 
 
 def cleanup(context: DistributedContext) -> None:
-    if context.enabled and dist.is_initialized():
+    if context.enabled and context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 
