@@ -168,18 +168,24 @@ def test_errors_are_json_with_the_right_status(client, make, status, message):
     assert "\n" not in response.json()["error"]
 
 
+class Gated(Generator):
+    """``model`` behind a gate: each call is recorded and waits until ``gate`` is set (at most 20 s)."""
+
+    size_multiple = 128
+
+    def __init__(self, model, gate: threading.Event) -> None:
+        super().__init__()
+        self.model, self.gate, self.config, self.calls = model, gate, model.config, []
+
+    def forward(self, image, known_mask):
+        self.calls.append(image.shape)
+        self.gate.wait(20)
+        return self.model(image, known_mask)
+
+
 def test_a_full_queue_answers_503_with_retry_after(model):
     gate = threading.Event()
-
-    class Slow(Generator):
-        size_multiple = 128
-        config = model.config
-
-        def forward(self, image, known_mask):
-            gate.wait(10)
-            return model(image, known_mask)
-
-    app = create_app(Slow(), "cpu", ServerSettings("slow", queue_size=0))
+    app = create_app(Gated(model, gate), "cpu", ServerSettings("slow", queue_size=0))
     worker = app.state.worker
     with TestClient(app, base_url=LOCAL) as client:
         loop = asyncio.new_event_loop()

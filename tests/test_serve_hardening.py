@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import threading
+from collections.abc import Iterator
 
 import pytest
 import starlette.formparsers
 import torch
 from fastapi.testclient import TestClient
 
-from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
 from lbam.server import inpainting
 from lbam.server.app import ServerSettings, create_app
-from test_serve_api import LOCAL, hole, photo, png, post
+from test_serve_api import LOCAL, Gated, hole, photo, png, post
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,28 @@ def _client(model, **settings) -> TestClient:
     return TestClient(
         create_app(model, "cpu", ServerSettings("tiny", **{**base, **settings})), base_url=LOCAL
     )
+
+
+@contextlib.contextmanager
+def live_server(app, **config) -> Iterator[int]:
+    """``app`` served by uvicorn on a free loopback port in a thread; yields the port."""
+    import time
+
+    from lbam.server import listen
+
+    sock = listen.bind("127.0.0.1", 0)
+    server = listen.uvicorn.Server(listen.uvicorn.Config(app, log_level="error", **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _multipart(image: bytes, mask: bytes, boundary: str = "b0undary") -> bytes:
@@ -69,22 +92,13 @@ def test_a_chunked_upload_is_counted_as_it_arrives_and_never_spooled_to_disk(mod
 
 def test_a_full_queue_answers_503_without_reading_the_upload(model):
     gate = threading.Event()
-
-    class Slow(Generator):
-        size_multiple = 128
-        config = model.config
-
-        def forward(self, image, known_mask):
-            gate.wait(10)
-            return model(image, known_mask)
-
     read = []
 
     def body():
         read.append(True)
         yield _multipart(png(photo()), png(hole()))
 
-    app = create_app(Slow(), "cpu", ServerSettings("slow", queue_size=0))
+    app = create_app(Gated(model, gate), "cpu", ServerSettings("slow", queue_size=0))
     with TestClient(app, base_url=LOCAL) as client:
         loop = asyncio.new_event_loop()
         running = loop.run_in_executor(None, lambda: post(client, png(photo()), png(hole())))
@@ -206,22 +220,9 @@ def test_a_client_that_leaves_stops_its_job_at_the_next_window(model):
 def test_a_real_server_answers_413_before_an_endless_chunked_upload_ends(model):
     """Over a socket: the server answers once the limit is passed, while the client still sends."""
     import socket
-    import time
 
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(model, "cpu", ServerSettings("tiny", max_upload_mb=1, host="127.0.0.1"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with live_server(app) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(
                 b"POST /api/v1/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
@@ -236,9 +237,6 @@ def test_a_real_server_answers_413_before_an_endless_chunked_upload_ends(model):
             while b"over the limit" not in answer and (part := connection.recv(4096)):
                 answer += part
         assert answer.startswith(b"HTTP/1.1 413") and b"over the limit" in answer
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_start_up_failures_are_one_line_and_exit_2(tmp_path, capsys):
@@ -268,18 +266,8 @@ def test_connections_that_never_finish_their_headers_are_closed(model, monkeypat
     from lbam.server import listen
 
     monkeypatch.setattr(listen, "HEADER_SECONDS", 0.5)
-    sock = listen.bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
     app = create_app(model, "cpu", ServerSettings("tiny"))
-    config = listen.uvicorn.Config(app, http=listen.HeaderDeadlineProtocol, log_level="error")
-    server = listen.uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with live_server(app, http=listen.HeaderDeadlineProtocol) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
             slow.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends its headers
             start = time.perf_counter()
@@ -288,9 +276,6 @@ def test_connections_that_never_finish_their_headers_are_closed(model, monkeypat
         with socket.create_connection(("127.0.0.1", port), timeout=5) as fine:
             fine.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert fine.recv(100).startswith(b"HTTP/1.1 200")
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.mark.slow
@@ -299,53 +284,31 @@ def test_a_queued_request_whose_client_leaves_never_runs(model):
     import socket
     import time
 
-    from lbam.server import listen
-
-    gate, calls = threading.Event(), []
-
-    class Slow(Generator):
-        size_multiple = 128
-        config = model.config
-
-        def forward(self, image, known_mask):
-            calls.append(time.perf_counter())
-            gate.wait(20)
-            return model(image, known_mask)
-
-    sock = listen.bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    app = create_app(Slow(), "cpu", ServerSettings("slow", queue_size=2))
-    server = listen.uvicorn.Server(listen.uvicorn.Config(app, log_level="error"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    gate = threading.Event()
+    slow = Gated(model, gate)
     body = _multipart(png(photo()), png(hole()))
     head = (
         f"POST /api/v1/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         "Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n"
     ).encode()
     try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        first = socket.create_connection(("127.0.0.1", port), timeout=30)
-        first.sendall(head + body + b"")
-        for _ in range(200):  # until the first is inside the model
-            if calls:
-                break
-            time.sleep(0.05)
-        second = socket.create_connection(("127.0.0.1", port), timeout=30)
-        second.sendall(head + body)
-        time.sleep(1.0)  # the second is parsed and waiting for the worker
-        second.close()  # its client goes away
-        time.sleep(1.0)  # the server notices (it polls every 0.2 s)
-        gate.set()
-        answer = first.recv(100)
-        first.close()
-        time.sleep(1.0)
+        with live_server(create_app(slow, "cpu", ServerSettings("slow", queue_size=2))) as port:
+            first = socket.create_connection(("127.0.0.1", port), timeout=30)
+            first.sendall(head + body)
+            for _ in range(200):  # until the first is inside the model
+                if slow.calls:
+                    break
+                time.sleep(0.05)
+            second = socket.create_connection(("127.0.0.1", port), timeout=30)
+            second.sendall(head + body)
+            time.sleep(1.0)  # the second is parsed and waiting for the worker
+            second.close()  # its client goes away
+            time.sleep(1.0)  # the server notices (it polls every 0.2 s)
+            gate.set()
+            answer = first.recv(100)
+            first.close()
+            time.sleep(1.0)
         assert answer.startswith(b"HTTP/1.1 200")
-        assert len(calls) == 1  # the abandoned request never reached the model
+        assert len(slow.calls) == 1  # the abandoned request never reached the model
     finally:
         gate.set()
-        server.should_exit = True
-        thread.join(10)
