@@ -18,3 +18,14 @@ def find_shared_data() -> Path:
 
 
 SHARED_DATA = find_shared_data()
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of the shared data; the test skips when the shared data is not beside the repo (CI
+    always has it there)."""
+    import pytest
+
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"{path} not found: put shared/ beside the repo or set LBAM_SHARED_DATA")
+    return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared_data import SHARED_DATA
+from shared_data import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("grid_artifacts", REPO / "benchmarks" / "grid_artifacts.py")
@@ -46,7 +46,7 @@ def test_sides_must_be_multiples_of_the_period():
 
 
 def test_runs_on_a_real_photo_with_the_packaged_model(tmp_path, capsys):
-    photo = SHARED_DATA / "photos" / "val" / "scikit-image__chelsea.jpg"
+    photo = shared_file("photos", "val", "scikit-image__chelsea.jpg")
     (tmp_path / photo.name).symlink_to(photo)
     script.main(["--models", "lbam-compact", "--images", str(tmp_path)])
     row = capsys.readouterr().out.strip().splitlines()[-1]

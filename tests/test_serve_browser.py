@@ -27,7 +27,7 @@ from lbam.imaging.io import load_rgb
 from lbam.model.lbam import LBAMGenerator
 from lbam.model.loading import save_model
 from lbam.server import CHROMIUM_FLAGS
-from shared_data import SHARED_DATA
+from shared_data import shared_file
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -92,7 +92,7 @@ def page(server):
 
 
 def real_photo(folder: Path) -> tuple[Path, np.ndarray]:
-    source = SHARED_DATA / "photos" / "val" / "scikit-learn__china.jpg"
+    source = shared_file("photos", "val", "scikit-learn__china.jpg")
     pixels = np.asarray(load_rgb(source).resize((480, 320)))
     path = folder / "china.png"
     Image.fromarray(pixels).save(path)
