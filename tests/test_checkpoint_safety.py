@@ -1,4 +1,4 @@
-"""Checkpoints survive crashes and say when they are damaged (issue #11, item 2)."""
+"""Checkpoints survive crashes and say when they are damaged."""
 
 from __future__ import annotations
 

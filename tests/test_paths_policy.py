@@ -1,4 +1,4 @@
-"""Output paths stay inside -o, the overwrite policy, and one-line argument errors (issue #11, item 5)."""
+"""Output paths stay inside -o, the overwrite policy, and one-line argument errors."""
 
 from __future__ import annotations
 

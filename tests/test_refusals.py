@@ -1,4 +1,4 @@
-"""Remaining bad inputs are one line and exit 2, before anything is written (issue #11, item 6)."""
+"""Remaining bad inputs are one line and exit 2, before anything is written."""
 
 from __future__ import annotations
 

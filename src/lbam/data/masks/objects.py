@@ -1,7 +1,7 @@
 """Object-sized holes, some cut by the image border: what a person paints to remove a thing.
 
 Stroke and box masks rarely reach the border and seldom cover a whole object; a model trained
-only on them fills such holes badly (the border band of issue #10). Each mask here is one or two
+only on them fills such holes badly, worst in a band along the border. Each mask here is one or two
 filled blobs -- star-shaped polygons with a random aspect ratio and rotation, like the silhouette
 of a person, a car or a sign -- whose diameter is a fraction of the image's shorter side; with
 probability ``border`` a blob's centre is moved onto an edge, so the hole runs out of the image.
