@@ -164,7 +164,8 @@ class DeepFillStrokes(RedrawnMasks):
         angle_range: spread of the turning angle around ``mean_angle`` (2 pi / 15).
         width: (min, max) brush width in px at 256x256 (one width per stroke).
         flip: randomly flip the finished mask horizontally and vertically.
-        hole_ratio, attempts: the accepted hole fraction and the redraws (:class:`RedrawnMasks`).
+
+    ``hole_ratio`` and ``attempts`` bound the hole fraction as for every :class:`RedrawnMasks`.
     """
 
     kind = "deepfill"
