@@ -39,7 +39,9 @@ def mask(path, height=96, width=128, box=(20, 40, 30, 70), value=255):
 
 
 def run_cli(capsys, *args):
-    code = main(["inpaint", *map(str, args)])
+    """``lbam inpaint ARGS``; the hole as drawn unless ARGS set --dilate (tests check exact pixels)."""
+    dilate = [] if "--dilate" in args else ["--dilate", "0"]
+    code = main(["inpaint", *map(str, args), *dilate])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -316,7 +318,7 @@ def test_one_photo_defaults_to_fp32_and_a_folder_to_auto(tmp_path, tiny_model, c
 
     (tmp_path / "in").mkdir()
     image, hole = photo(tmp_path / "in" / "a.png"), mask(tmp_path / "m.png")
-    expected = np.asarray(lbam.inpaint(Image.open(image), Image.open(hole), load_model(tiny_model)))
+    expected = np.asarray(lbam.inpaint(Image.open(image), Image.open(hole), load_model(tiny_model), dilate=0))
     common = ("--model", tiny_model, "--device", "cpu")
     assert run_cli(capsys, image, hole, "-o", tmp_path / "one.png", *common)[0] == 0
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "one.png")), expected)

@@ -105,6 +105,8 @@ def test_lbam_inpaint_uses_the_exported_file(run, tmp_path):
             str(out),
             "--model",
             str(model),
+            "--dilate",
+            "0",
         ]
     )
     assert code == 0

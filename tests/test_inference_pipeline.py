@@ -1,5 +1,7 @@
 """lbam.inpaint and the pad / run / crop / composite core, on a tiny random LBAM."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,9 @@ from lbam.inference.pipeline import pad_to_multiple
 from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
 from lbam.utils.device import resolve_device
+
+# These tests check exact hole geometry: the hole as given, without the default dilation.
+inpaint = functools.partial(lbam.inpaint, dilate=0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def test_numpy_odd_size_known_pixels_bit_exact_and_holes_from_model(model):
     image = random_image(333, 517)
     hole = np.zeros((333, 517), dtype=bool)
     hole[100:160, 200:290] = True
-    result = lbam.inpaint(image, hole, model, blend="paste")
+    result = inpaint(image, hole, model, blend="paste")
     assert isinstance(result, np.ndarray)
     assert result.shape == image.shape and result.dtype == np.uint8
     np.testing.assert_array_equal(result[~hole], image[~hole])
@@ -60,7 +65,7 @@ def test_harmonic_blend_is_the_model_output_shifted_by_the_harmonic_error(model)
     image = random_image(150, 170, seed=3)
     hole = np.zeros((150, 170), dtype=bool)
     hole[40:90, 60:130] = True
-    result = lbam.inpaint(image, hole, model)
+    result = inpaint(image, hole, model)
     np.testing.assert_array_equal(result[~hole], image[~hole])
     raw = pipeline.run_model(model, image, hole)
     expected = harmonize(np.clip(raw, 0, 1), image / 255.0, ~hole)
@@ -82,19 +87,19 @@ def test_harmonic_blend_removes_a_colour_cast_the_paste_keeps():
     image = np.full((64, 80, 3), 128, dtype=np.uint8)
     hole = np.zeros((64, 80), dtype=bool)
     hole[20:44, 25:60] = True
-    harmonic = lbam.inpaint(image, hole, Cast(), strategy="full")
-    pasted = lbam.inpaint(image, hole, Cast(), strategy="full", blend="paste")
+    harmonic = inpaint(image, hole, Cast(), strategy="full")
+    pasted = inpaint(image, hole, Cast(), strategy="full", blend="paste")
     assert np.abs(harmonic[hole].astype(int) - 128).max() <= 1
     assert np.abs(pasted[hole].astype(int) - 179).max() <= 1
     with pytest.raises(LbamError, match="blend"):
-        lbam.inpaint(image, hole, Cast(), blend="poisson")
+        inpaint(image, hole, Cast(), blend="poisson")
 
 
 def test_pil_rgb_round_trip(model):
     image = Image.fromarray(random_image(120, 90))
     mask = Image.new("L", image.size, 0)
     mask.paste(255, (10, 20, 40, 60))  # white = hole
-    result = lbam.inpaint(image, mask, model)
+    result = inpaint(image, mask, model)
     assert isinstance(result, Image.Image)
     assert result.mode == "RGB" and result.size == image.size
     before, after = np.asarray(image), np.asarray(result)
@@ -107,7 +112,7 @@ def test_sixteen_bit_array_stays_sixteen_bit_and_exact(model):
     image = random_image(150, 140, dtype=np.uint16)
     hole = np.zeros((150, 140), dtype=np.uint16)
     hole[30:70, 40:90] = 65535
-    result = lbam.inpaint(image, hole, model, blend="paste")
+    result = inpaint(image, hole, model, blend="paste")
     assert result.dtype == np.uint16 and result.shape == image.shape
     known = hole == 0
     np.testing.assert_array_equal(result[known], image[known])
@@ -121,7 +126,7 @@ def test_hole_touching_every_border(model):
     hole[:10, :] = True  # top edge
     hole[:, -7:] = True  # right edge
     hole[-5:, :30] = True  # bottom-left corner
-    result = lbam.inpaint(image, hole, model, blend="paste")
+    result = inpaint(image, hole, model, blend="paste")
     np.testing.assert_array_equal(result[~hole], image[~hole])
     expected = expected_hole_values(model, image, hole)
     assert np.abs(result[hole].astype(int) - expected.astype(int)).max() <= 1
@@ -131,7 +136,7 @@ def test_grayscale_stays_grayscale(model):
     grey = random_image(100, 130, channels=1)[:, :, 0]
     hole = np.zeros(grey.shape, dtype=bool)
     hole[20:50, 30:80] = True
-    result = lbam.inpaint(Image.fromarray(grey), Image.fromarray(hole), model, blend="paste")
+    result = inpaint(Image.fromarray(grey), Image.fromarray(hole), model, blend="paste")
     assert result.mode == "L" and result.size == (130, 100)
     out = np.asarray(result)
     np.testing.assert_array_equal(out[~hole], grey[~hole])
@@ -140,7 +145,7 @@ def test_grayscale_stays_grayscale(model):
     luma = np.rint(rgb @ np.array([0.299, 0.587, 0.114]))
     assert np.abs(out[hole] - luma).max() <= 1
 
-    array_result = lbam.inpaint(grey, hole, model)  # (H, W) arrays come back (H, W)
+    array_result = inpaint(grey, hole, model)  # (H, W) arrays come back (H, W)
     assert array_result.shape == grey.shape
 
 
@@ -148,14 +153,14 @@ def test_rgba_alpha_returned_as_it_was(model):
     rgba = random_image(90, 110, channels=4)
     hole = np.zeros((90, 110), dtype=bool)
     hole[40:60, 50:90] = True
-    result = lbam.inpaint(Image.fromarray(rgba, "RGBA"), hole, model)
+    result = inpaint(Image.fromarray(rgba, "RGBA"), hole, model)
     assert result.mode == "RGBA"
     out = np.asarray(result)
     np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])
     np.testing.assert_array_equal(out[~hole], rgba[~hole])
     assert (out[hole][:, :3] != rgba[hole][:, :3]).any()
 
-    array_out = lbam.inpaint(rgba, hole, model)
+    array_out = inpaint(rgba, hole, model)
     assert array_out.shape == (90, 110, 4)
     np.testing.assert_array_equal(array_out[:, :, 3], rgba[:, :, 3])
 
@@ -165,7 +170,7 @@ def test_palette_image_comes_back_rgb_with_known_colours(model):
     palette = rgb.quantize(colors=16)
     hole = np.zeros((64, 64), dtype=bool)
     hole[10:20, 10:30] = True
-    result = lbam.inpaint(palette, hole, model)
+    result = inpaint(palette, hole, model)
     assert result.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(result)[~hole], np.asarray(palette.convert("RGB"))[~hole])
 
@@ -174,8 +179,8 @@ def test_dilate_grows_the_hole(model):
     image = random_image(128, 128)
     hole = np.zeros((128, 128), dtype=bool)
     hole[60:68, 60:68] = True
-    plain = lbam.inpaint(image, hole, model)
-    grown = lbam.inpaint(image, hole, model, dilate=4)
+    plain = inpaint(image, hole, model)
+    grown = inpaint(image, hole, model, dilate=4)
     changed = (grown != image).any(axis=2)
     yy, xx = np.mgrid[:128, :128]
     # every changed pixel lies within 4 px of the original hole (Chebyshev bound of the disc)
@@ -188,21 +193,21 @@ def test_invert_mask(model):
     image = random_image(100, 100)
     keep = np.zeros((100, 100), dtype=bool)
     keep[:, :70] = True  # with invert_mask, True marks the pixels to keep
-    result = lbam.inpaint(image, keep, model, invert_mask=True)
+    result = inpaint(image, keep, model, invert_mask=True)
     np.testing.assert_array_equal(result[:, :70], image[:, :70])
     assert (result[:, 70:] != image[:, 70:]).any()
 
 
 def test_mask_without_hole_returns_unchanged_copy(model):
     image = random_image(50, 60)
-    result = lbam.inpaint(image, np.zeros((50, 60), dtype=np.uint8), model)
+    result = inpaint(image, np.zeros((50, 60), dtype=np.uint8), model)
     np.testing.assert_array_equal(result, image)
     assert result is not image
 
 
 def test_all_hole_mask_is_an_error(model):
     with pytest.raises(LbamError, match="whole image"):
-        lbam.inpaint(random_image(40, 40), np.full((40, 40), 255, dtype=np.uint8), model)
+        inpaint(random_image(40, 40), np.full((40, 40), 255, dtype=np.uint8), model)
 
 
 def test_mask_size_mismatch_is_an_error_unless_resized(model):
@@ -210,8 +215,8 @@ def test_mask_size_mismatch_is_an_error_unless_resized(model):
     mask = np.zeros((40, 60), dtype=np.uint8)
     mask[10:20, 10:20] = 255
     with pytest.raises(LbamError, match="60x40 but the image is 120x80"):
-        lbam.inpaint(image, mask, model)
-    result = lbam.inpaint(image, mask, model, resize_mask=True)
+        inpaint(image, mask, model)
+    result = inpaint(image, mask, model, resize_mask=True)
     hole = np.zeros((80, 120), dtype=bool)
     hole[20:40, 20:40] = True  # nearest-neighbour stretch by 2
     np.testing.assert_array_equal(result[~hole], image[~hole])
@@ -224,12 +229,12 @@ def test_tiny_and_exact_sizes(model, size):
     hole = np.zeros(size, dtype=bool)
     hole[0, 0] = True
     if hole.size > 1:
-        result = lbam.inpaint(image, hole, model)
+        result = inpaint(image, hole, model)
         assert result.shape == image.shape
         np.testing.assert_array_equal(result[~hole], image[~hole])
     else:
         with pytest.raises(LbamError):
-            lbam.inpaint(image, hole, model)
+            inpaint(image, hole, model)
 
 
 def test_pad_to_multiple_reflects_and_keeps_the_image():
@@ -250,7 +255,7 @@ def test_resize_strategy_runs_small_and_pastes_at_full_resolution(model):
     hole = np.zeros((300, 420), dtype=bool)
     hole[100:140, 200:260] = True
     recorder = Recorder(model)
-    result = lbam.inpaint(image, hole, recorder, strategy="resize", max_size=128)
+    result = inpaint(image, hole, recorder, strategy="resize", max_size=128)
     assert recorder.shapes == [(128, 128)]  # 420 -> 128 wide, 300 -> 91 -> padded to 128
     assert result.shape == image.shape
     np.testing.assert_array_equal(result[~hole], image[~hole])
@@ -261,7 +266,7 @@ def test_auto_strategy_is_fit_with_a_training_size_window_for_a_small_hole(model
     recorder = Recorder(model)
     hole = np.zeros((200, 300), dtype=bool)
     hole[5:10, 5:10] = True
-    lbam.inpaint(random_image(200, 300), hole, recorder)
+    inpaint(random_image(200, 300), hole, recorder)
     assert recorder.shapes == [(256, 256)]  # a 200 x 256 window (at least 256, clipped), padded
 
 
@@ -284,7 +289,7 @@ def test_fit_keeps_small_holes_sharp_and_runs_large_ones_at_the_training_scale(t
     hole[100:120, 100:120] = True  # small: a window of train_size at full resolution
     hole[500:900, 800:1300] = True  # large: context = its size, downscaled to train_size
     recorder = Recorder(Grey(), train_size)  # takes any size, so the shapes are the windows' own
-    result = lbam.inpaint(image, hole, recorder, strategy="fit")
+    result = inpaint(image, hole, recorder, strategy="fit")
     # the small hole: a train_size window at full resolution; the large one: its 1000 x 1500
     # window (clipped to the photo) downscaled so that the longer side is train_size
     assert sorted(recorder.shapes) == expected
@@ -302,15 +307,15 @@ def test_default_model_name_and_cached_loading(monkeypatch, model, tmp_path):
     monkeypatch.setattr("lbam.inference.pipeline.load_model", fake_load)
     pipeline._load_cached.cache_clear()
     image, hole = random_image(32, 32), np.eye(32, dtype=bool)
-    lbam.inpaint(image, hole, device="cpu")
-    lbam.inpaint(image, hole, device="cpu")
+    inpaint(image, hole, device="cpu")
+    inpaint(image, hole, device="cpu")
     assert loads == [("lbam-compact", "cpu")]  # default name, loaded once
     pipeline._load_cached.cache_clear()
 
 
 def test_missing_model_file_is_a_clear_error():
     with pytest.raises(LbamError, match="no-such-model"):
-        lbam.inpaint(random_image(32, 32), np.eye(32, dtype=bool), "no-such-model.safetensors", device="cpu")
+        inpaint(random_image(32, 32), np.eye(32, dtype=bool), "no-such-model.safetensors", device="cpu")
 
 
 def test_resolve_device():
@@ -324,10 +329,10 @@ def test_resolve_device():
 def test_bad_options_are_errors(model):
     image, hole = random_image(32, 32), np.eye(32, dtype=bool)
     with pytest.raises(LbamError, match="strategy"):
-        lbam.inpaint(image, hole, model, strategy="tiles")
+        inpaint(image, hole, model, strategy="tiles")
     with pytest.raises(LbamError, match="dilate"):
-        lbam.inpaint(image, hole, model, dilate=-1)
+        inpaint(image, hole, model, dilate=-1)
     with pytest.raises(LbamError, match="uint8 or uint16"):
-        lbam.inpaint(image.astype(np.float32), hole, model)
+        inpaint(image.astype(np.float32), hole, model)
     with pytest.raises(LbamError, match="must be a PIL image or a numpy array, got list"):
-        lbam.inpaint(image.tolist(), hole, model)
+        inpaint(image.tolist(), hole, model)

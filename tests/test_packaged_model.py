@@ -30,8 +30,9 @@ def test_packaged_file_is_small_and_resolves_by_name():
 
 def test_default_model_of_inpaint_is_the_packaged_one():
     photo, known = demo_inputs()
-    result = lbam.inpaint(Image.fromarray(photo), Image.fromarray((~known).astype(np.uint8) * 255))
-    explicit = lbam.inpaint(photo, ~known, model="lbam-compact")
+    mask = Image.fromarray((~known).astype(np.uint8) * 255)
+    result = lbam.inpaint(Image.fromarray(photo), mask, dilate=0)
+    explicit = lbam.inpaint(photo, ~known, model="lbam-compact", dilate=0)
     assert np.array_equal(np.asarray(result), explicit)
     assert np.array_equal(explicit[known], photo[known])
     assert not np.array_equal(explicit[~known], photo[~known] * 0)

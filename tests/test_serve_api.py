@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from lbam.imaging.io import load_rgb
+from lbam.imaging.masks import dilate_hole
 from lbam.model.card import Generator
 from lbam.model.lbam import LBAMGenerator
+from lbam.options import DEFAULT_DILATE
 from lbam.server.app import ServerSettings, create_app
 from shared_data import SHARED_DATA
 
@@ -56,6 +58,8 @@ def client(model, tmp_path):
 
 
 def post(client, image: bytes, mask: bytes, **fields):
+    """POST /api/v1/inpaint; the hole as drawn unless ``dilate`` is given (tests check exact pixels)."""
+    fields.setdefault("dilate", 0)
     files = {"image": ("p.png", image, "image/png"), "mask": ("m.png", mask, "image/png")}
     return client.post("/api/v1/inpaint", files=files, data={k: str(v) for k, v in fields.items()})
 
@@ -118,7 +122,9 @@ def test_iopaint_json_request(client):
     response = client.post("/api/v1/inpaint", json=body)
     assert response.status_code == 200 and response.headers["X-Lbam-Strategy"] == "crop"
     result = np.asarray(Image.open(io.BytesIO(response.content)))
-    np.testing.assert_array_equal(result[mask == 0], image[mask == 0])
+    grown = dilate_hole(mask > 0, DEFAULT_DILATE)  # the default growth of the hole applies here too
+    np.testing.assert_array_equal(result[~grown], image[~grown])
+    assert (result[grown & (mask == 0)] != image[grown & (mask == 0)]).any()
 
 
 @pytest.mark.parametrize(

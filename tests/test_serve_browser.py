@@ -110,6 +110,19 @@ def paint(page, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
+def settings(page, **values: str) -> None:
+    """Open the settings panel and set its fields (inputs filled, lists chosen)."""
+    panel = page.get_by_test_id("settings")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    for name, value in values.items():
+        field = page.get_by_test_id(name)
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+
+
 def download(page, test_id: str) -> np.ndarray:
     with page.expect_download() as info:
         page.get_by_test_id(test_id).click()
@@ -122,6 +135,7 @@ def test_open_paint_inpaint_download_undo_and_erase(server, page):
     page.goto(url)
     page.get_by_test_id("file-input").set_input_files(str(path))
     page.wait_for_function("document.querySelector('[data-testid=status]').textContent.startsWith('opened')")
+    settings(page, dilate="0")  # the hole exactly as painted: known pixels are checked below
     page.get_by_test_id("brush-size").fill("30")
     paint(page, [(0.35, 0.45), (0.5, 0.5), (0.62, 0.55)])
     mask = download(page, "download-mask")[..., 0] > 127  # white = hole, the lbam convention
@@ -160,7 +174,7 @@ def test_errors_from_the_api_are_shown(server, page):
     page.wait_for_function("document.querySelector('[data-testid=status]').textContent.startsWith('opened')")
     page.get_by_test_id("inpaint").click()  # an empty mask
     assert "paint over" in page.get_by_test_id("status").text_content()
-    page.get_by_test_id("dilate").fill("-5")
+    settings(page, dilate="-5")
     paint(page, [(0.4, 0.4), (0.5, 0.5)])
     page.get_by_test_id("inpaint").click()
     page.wait_for_function(
@@ -169,8 +183,7 @@ def test_errors_from_the_api_are_shown(server, page):
     assert (
         "dilate: Input should be greater than or equal to 0" in page.get_by_test_id("status").text_content()
     )
-    page.get_by_test_id("dilate").fill("0")
-    page.get_by_test_id("blend").select_option("paste")  # the editor sends the blend it shows
+    settings(page, dilate="0", blend="paste")  # the editor sends the settings it shows
     with page.expect_response("**/api/v1/inpaint") as answer:
         page.get_by_test_id("inpaint").click()
     assert answer.value.status == 200 and answer.value.headers["x-lbam-blend"] == "paste"

@@ -208,12 +208,13 @@ def test_a_full_disk_under_output_dir_still_answers_the_result(model, tmp_path, 
     assert "No space left" in capsys.readouterr().err
 
 
-def test_a_client_that_leaves_stops_its_job_at_the_next_window(model):
-    stop = threading.Event()
-    stop.set()
-    check = inpainting.stopper(stop)
-    with pytest.raises(inpainting.Cancelled, match="stopped after 0 of 3"):
-        check(0, 3)
+def test_a_cancelled_job_stops_at_the_next_window(model):
+    job = inpainting.Job()
+    job.progress(0, 3)
+    assert job.to_dict()["stage"] == "filling" and job.to_dict()["total"] == 3
+    job.stop.set()
+    with pytest.raises(inpainting.Cancelled, match="stopped after 1 of 3"):
+        job.progress(1, 3)
 
 
 @pytest.mark.slow

@@ -43,7 +43,8 @@ def run_demo(
     photo, known = demo_inputs()
     generator = get_model(model or DEFAULT_MODEL, device)
     model_name = Path(str(model)).stem if model else DEFAULT_MODEL
-    results = {model_name: inpaint(photo, ~known, model=generator, strategy="full")}
+    # the same hole for every method: no dilation
+    results = {model_name: inpaint(photo, ~known, model=generator, strategy="full", dilate=0)}
     unit = photo.astype(np.float32) / 255
     for name, method in (("telea", OpenCVInpaint("telea")), ("navier-stokes", OpenCVInpaint("ns"))):
         results[name] = to_uint8(method.inpaint(unit, known))

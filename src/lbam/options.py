@@ -23,6 +23,8 @@ from lbam.errors import LbamError
 
 # JPEG and WebP quality of written results (Pillow's scale).
 QUALITY_RANGE = (1, 100)
+# A mask drawn tight to an object left a 1-px outline of it; 3 px of growth removed it.
+DEFAULT_DILATE = 3
 DEFAULT_QUALITY = 95
 
 
@@ -45,7 +47,8 @@ class InpaintOptions:
 
     Attributes:
         invert_mask: the mask marks the pixels to keep instead of the hole.
-        dilate: grow the hole by this many pixels.
+        dilate: grow the hole by this many pixels (default 3: a mask drawn tight to an object
+            leaves no 1-px outline of it; 0 keeps the mask as drawn).
         resize_mask: stretch a mask of another size to the photo (nearest neighbour) instead of failing.
         strategy: "auto" (= "fit"), "fit", "full", "crop" or "resize".
         context: context around each hole region, in multiples of its longer side (fit).
@@ -62,7 +65,13 @@ class InpaintOptions:
     """
 
     invert_mask: bool = _option(False, "the mask is white where the photo is kept")
-    dilate: int = _option(0, "grow the holes by N pixels", minimum=0, maximum=4096, metavar="N")
+    dilate: int = _option(
+        DEFAULT_DILATE,
+        "grow the holes by N pixels, so a tight mask leaves no outline of the object (0: as drawn)",
+        minimum=0,
+        maximum=4096,
+        metavar="N",
+    )
     resize_mask: bool = _option(False, "stretch a mask of another size to the photo (nearest neighbour)")
     strategy: str = _option(
         "auto",

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         allow_origins=tuple(args.allow_origin),
         max_memory_mb=args.max_memory_mb if args.max_memory_mb is not None else _half_the_memory_mb(),
     )
-    app = create_app(model, device, settings)
+    app = create_app(model, device, settings, _shelf(args, model, device))
     if not _is_loopback(args.host):
         print(
             f"lbam: warning: listening on {args.host}: anyone who can reach this machine can use the server "
@@ -116,6 +116,21 @@ def run(args: argparse.Namespace) -> int:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
     serve_forever(app, sock)
     return 0
+
+
+def _shelf(args: argparse.Namespace, model: object, device: object) -> object:
+    """The started model, the other installed ones (loaded when a request names one), the classical fills."""
+    from lbam.inference.pipeline import get_model
+    from lbam.model.catalog import list_models
+    from lbam.server.models import ModelShelf
+
+    installed = tuple(entry["name"] for entry in list_models() if entry["file"] is not None)
+    return ModelShelf(
+        str(args.model),
+        model,
+        installed,
+        lambda name: runtime_model(get_model(name, device), args, many=True),
+    )
 
 
 def _half_the_memory_mb() -> float | None:

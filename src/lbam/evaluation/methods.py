@@ -27,13 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
 from lbam.defaults import BLENDS, DEFAULT_MODEL, REFINES
 from lbam.errors import LbamError
-from lbam.imaging.exemplar import patchmatch_fill
+from lbam.imaging.classical import classical_fill
 from lbam.imaging.io import picture_from_array, picture_to_array
 from lbam.imaging.pixels import composite, to_uint8
 from lbam.inference.pipeline import inpaint_picture, predict
@@ -66,21 +65,16 @@ class OpenCVInpaint:
     """``cv2.inpaint`` with the Telea (fast marching) or Navier-Stokes algorithm, on 8-bit RGB."""
 
     def __init__(self, algorithm: str, radius: float = 3.0) -> None:
-
-        flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-        if algorithm not in flags:
+        if algorithm not in ("telea", "ns"):
             raise LbamError(f"unknown OpenCV inpainting algorithm {algorithm!r}; known: telea, ns")
         if not radius > 0:
             raise LbamError(f"inpainting radius must be positive, got {radius}")
         self.name = algorithm
-        self._flag = flags[algorithm]
         self._radius = float(radius)
-        self._cv2 = cv2
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        hole = (~known_mask).astype(np.uint8) * 255  # OpenCV: non-zero = to be filled
-        filled = self._cv2.inpaint(to_uint8(image), hole, self._radius, self._flag)
-        return fill_holes(filled.astype(np.float32) / 255.0, image, known_mask)
+        filled = classical_fill(to_uint8(image), ~known_mask, self.name, self._radius)
+        return fill_holes(filled, image, known_mask)
 
 
 class Biharmonic:
@@ -101,7 +95,7 @@ class PatchMatchInpaint:
     name = "patchmatch"
 
     def inpaint(self, image: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
-        return fill_holes(patchmatch_fill(to_uint8(image), ~known_mask), image, known_mask)
+        return fill_holes(classical_fill(to_uint8(image), ~known_mask, "patchmatch"), image, known_mask)
 
 
 class GeneratorMethod:

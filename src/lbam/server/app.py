@@ -4,7 +4,13 @@
                            quality; or IOPaint's JSON request (base64 image and mask)
     GET  /api/v1/options   every option with its type, default, range and choices; output formats
     GET  /api/v1/health    {"status": "ok"}
-    GET  /api/v1/model     the loaded generator's name and card (architecture, settings, sizes...)
+    POST /api/v1/select    multipart: image, points (JSON [[x, y, 1|0], ...]), box (JSON
+                           [x0, y0, x1, y1]); or the same as JSON with the image in base64:
+                           a PNG of the image's size, white = the object the hints point at
+    GET  /api/v1/jobs/ID   the stage and progress of the request sent with ``X-Lbam-Job: ID``
+    DELETE /api/v1/jobs/ID cancel it (its request answers 499, its queue slot is free at once)
+    GET  /api/v1/model     the started generator's name and card (architecture, settings, sizes...)
+    GET  /api/v1/models    the models a request may name in its ``model`` field
     GET  /                 the editor page; /docs the OpenAPI schema
 
 Every error is ``{"error": "one line"}`` with its status: 400 unreadable image or mask, a size
@@ -26,17 +32,17 @@ import contextlib
 import ipaddress
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -47,13 +53,25 @@ from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 from lbam.errors import Cancelled, LbamError, NotAnImageError, PixelLimitError
 from lbam.imaging.formats import BY_PILLOW, SERVED_FORMATS
 from lbam.options import DEFAULT_QUALITY, QUALITY_RANGE, InpaintOptions, describe_options
-from lbam.server.inpainting import Busy, Worker, inpaint_bytes, model_facts, save_output, stopper
-from lbam.server.schema import SERVER_SETTINGS, InpaintForm, IOPaintRequest, first_error
+from lbam.server.inpainting import (
+    Busy,
+    Job,
+    JobBoard,
+    Worker,
+    inpaint_bytes,
+    model_facts,
+    save_output,
+    select_bytes,
+)
+from lbam.server.models import ModelShelf
+from lbam.server.schema import SERVER_SETTINGS, InpaintForm, IOPaintRequest, SelectRequest, first_error
 
 STATIC = resources.files("lbam") / "server" / "static"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_FORM_FIELDS = 32
 MAX_JSON_DEPTH = 32
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -96,12 +114,17 @@ class InpaintRequest:
     options: InpaintOptions
     fmt: str | None
     quality: int
+    model: str
 
 
-def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = None) -> FastAPI:
-    """The application serving ``model`` (already loaded, in eval mode, on ``device``)."""
+def create_app(
+    model: nn.Module, device: Any, settings: ServerSettings | None = None, shelf: ModelShelf | None = None
+) -> FastAPI:
+    """The application serving ``model`` (already loaded, in eval mode, on ``device``); ``shelf``
+    adds the other models a request may name (default: the classical fills only)."""
     settings = settings or ServerSettings()
-    worker = Worker(settings.queue_size)
+    shelf = shelf or ModelShelf(settings.model_name, model)
+    worker, jobs = Worker(settings.queue_size), JobBoard()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,11 +147,12 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
     @app.post("/api/v1/inpaint", openapi_extra=_inpaint_openapi(), response_class=Response)
     async def inpaint(request: Request) -> Response:
         # the slot is taken before the upload is read: a full queue costs the server nothing
-        with _busy_is_503(settings), worker.slot():
-            parsed = await _parse(request, settings)
-            result = await _run(worker, model, parsed, request, settings.max_memory_bytes)
+        with _busy_is_503(settings), worker.slot(), _tracked(jobs, request) as job:
+            parsed = await _parse(request, settings, shelf)
+            result = await _run(worker, shelf, parsed, request, job, settings.max_memory_bytes)
         headers = {
             "X-Lbam-Seconds": f"{result.seconds:.3f}",
+            "X-Lbam-Model": parsed.model,
             "X-Lbam-Strategy": result.strategy,
             "X-Lbam-Blend": parsed.options.blend,
             "X-Lbam-Refine": parsed.options.refine,
@@ -138,6 +162,19 @@ def create_app(model: nn.Module, device: Any, settings: ServerSettings | None = 
             headers["X-Lbam-Saved"] = "true" if _keep(settings.output_dir, result) else "false"
         return Response(result.data, media_type=BY_PILLOW[result.fmt].media_type, headers=headers)
 
+    @app.post("/api/v1/select", openapi_extra=_select_openapi(), response_class=Response)
+    async def select(request: Request) -> Response:
+        with _busy_is_503(settings), worker.slot(), _tracked(jobs, request) as job:
+            image, points, box = await _parse_select(request, settings)
+
+            def work(stop: Any) -> bytes:
+                return select_bytes(image, points, box, settings.max_pixels, job)
+
+            data = await _guarded(worker.run(work, request.is_disconnected, job.stop))
+        return Response(data, media_type="image/png")
+
+    _job_routes(app, jobs)
+    _models_route(app, shelf)
     _page_routes(app)
     return app
 
@@ -198,14 +235,20 @@ def _info_routes(app: FastAPI, facts: dict[str, Any]) -> None:
 
 
 async def _run(
-    worker: Worker, model: nn.Module, parsed: InpaintRequest, request: Request, budget: int | None
+    worker: Worker, shelf: ModelShelf, parsed: InpaintRequest, request: Request, job: Job, budget: int | None
 ) -> Any:
-    def job(stop: Any) -> Any:
+    def work(stop: Any) -> Any:
+        model = shelf.get(parsed.model)
         options = (parsed.options, parsed.fmt, parsed.quality)
-        return inpaint_bytes(model, parsed.image, parsed.mask, *options, stopper(stop), budget)
+        return inpaint_bytes(model, parsed.image, parsed.mask, *options, job, budget)
 
+    return await _guarded(worker.run(work, request.is_disconnected, job.stop))
+
+
+async def _guarded(work: Awaitable[T]) -> T:
+    """The result of ``work``, its errors turned into JSON answers with their status."""
     try:
-        return await worker.run(job, request.is_disconnected)
+        return await work
     except NotAnImageError as error:
         raise RequestError(415, str(error)) from None
     except PixelLimitError as error:
@@ -214,6 +257,41 @@ async def _run(
         raise RequestError(499, str(error)) from None
     except LbamError as error:
         raise RequestError(400, str(error)) from None
+
+
+def _tracked(jobs: JobBoard, request: Request) -> contextlib.AbstractContextManager[Job]:
+    """The request's job, listed under its ``X-Lbam-Job`` header if it has one."""
+    job_id = request.headers.get("x-lbam-job")
+    if job_id is not None and not JobBoard.ID.match(job_id):
+        raise RequestError(400, "X-Lbam-Job must be 8 to 64 letters, digits, - or _")
+    if job_id is not None and jobs.get(job_id) is not None:
+        raise RequestError(409, f"job {job_id!r} is already running")
+    return jobs.track(job_id)
+
+
+def _job_routes(app: FastAPI, jobs: JobBoard) -> None:
+    @app.api_route("/api/v1/jobs/{job_id}", methods=["GET", "HEAD"])
+    async def job_state(job_id: str) -> dict[str, Any]:
+        return _job(jobs, job_id).to_dict()
+
+    @app.delete("/api/v1/jobs/{job_id}")
+    async def cancel(job_id: str) -> dict[str, Any]:
+        job = _job(jobs, job_id)
+        job.stop.set()
+        return {**job.to_dict(), "cancelled": True}
+
+
+def _job(jobs: JobBoard, job_id: str) -> Job:
+    job = jobs.get(job_id)
+    if job is None:
+        raise RequestError(404, f"no job {job_id[:64]!r} is running")
+    return job
+
+
+def _models_route(app: FastAPI, shelf: ModelShelf) -> None:
+    @app.api_route("/api/v1/models", methods=["GET", "HEAD"])
+    async def models() -> dict[str, Any]:
+        return {"models": shelf.names(), "default": shelf.default}
 
 
 @contextlib.contextmanager
@@ -322,29 +400,56 @@ async def _bounded_body(request: Request, settings: ServerSettings) -> AsyncIter
         yield chunk
 
 
-async def _parse(request: Request, settings: ServerSettings) -> InpaintRequest:
+async def _parse(request: Request, settings: ServerSettings, shelf: ModelShelf) -> InpaintRequest:
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
-        files, fields = await _read_multipart(request, settings)
-        return _validated(files["image"], files["mask"], fields, settings)
+        files, fields = await _read_multipart(request, settings, ("image", "mask"))
+        return _validated(files["image"], files["mask"], fields, settings, shelf)
     if kind.startswith("application/json"):
         body = b"".join([chunk async for chunk in _bounded_body(request, settings)])
-        iopaint = _iopaint_request(body)
+        iopaint = _json_request(body, IOPaintRequest)
         image, mask = (
             _base64(value, key) for key, value in (("image", iopaint.image), ("mask", iopaint.mask))
         )
-        return _validated(image, mask, iopaint.form_fields(), settings)
+        return _validated(image, mask, iopaint.form_fields(), settings, shelf)
     raise RequestError(415, "send multipart/form-data (image, mask, options) or IOPaint's JSON request")
 
 
+async def _parse_select(request: Request, settings: ServerSettings) -> tuple[bytes, Any, Any]:
+    """The image and the hints of a select request (multipart with JSON text fields, or JSON)."""
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        files, fields = await _read_multipart(request, settings, ("image",))
+        unknown = set(fields) - {"points", "box"}
+        if unknown:
+            raise RequestError(422, f"unknown field {sorted(unknown)[0]!r}; select takes image, points, box")
+        hints = {name: _json_field(fields, name) for name in ("points", "box")}
+        selection = _checked(SelectRequest, {"image": "-", **hints})
+        return files["image"], selection.points, selection.box
+    if kind.startswith("application/json"):
+        body = b"".join([chunk async for chunk in _bounded_body(request, settings)])
+        selection = _json_request(body, SelectRequest)
+        return _base64(selection.image, "image"), selection.points, selection.box
+    raise RequestError(415, "send multipart/form-data (image, points, box) or JSON")
+
+
+def _json_field(fields: dict[str, str], name: str) -> Any:
+    if name not in fields:
+        return None
+    try:
+        return json.loads(fields[name])
+    except (ValueError, RecursionError):
+        raise RequestError(422, f"{name}: not valid JSON") from None
+
+
 async def _read_multipart(
-    request: Request, settings: ServerSettings
+    request: Request, settings: ServerSettings, names: tuple[str, ...]
 ) -> tuple[dict[str, bytes], dict[str, str]]:
-    """The form's two files and its text fields, parsed as the body streams in and held in memory."""
+    """The form's files and its text fields, parsed as the body streams in and held in memory."""
     parser = MultiPartParser(
         request.headers,
         _bounded_body(request, settings),
-        max_files=2,
+        max_files=len(names),
         max_fields=MAX_FORM_FIELDS,
         max_part_size=64 * 1024,
     )
@@ -354,7 +459,7 @@ async def _read_multipart(
     except MultiPartException as error:
         raise RequestError(400, f"bad multipart form: {error.message}") from None
     files: dict[str, bytes] = {}
-    for name in ("image", "mask"):
+    for name in names:
         upload = form.get(name)
         if not isinstance(upload, UploadFile):
             raise RequestError(400, f"the form needs a file field {name!r}")
@@ -363,17 +468,21 @@ async def _read_multipart(
     return files, fields
 
 
-def _iopaint_request(body: bytes) -> IOPaintRequest:
+def _json_request(body: bytes, schema: type[M]) -> M:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
         raise RequestError(400, "the JSON request is not valid JSON") from None
     if not isinstance(data, dict):
-        raise RequestError(400, "the JSON request must be an object with 'image' and 'mask'")
+        raise RequestError(400, "the JSON request must be an object with an 'image'")
     if _depth(data) > MAX_JSON_DEPTH:
         raise RequestError(422, f"the JSON request is nested deeper than {MAX_JSON_DEPTH} levels")
+    return _checked(schema, data)
+
+
+def _checked(schema: type[M], data: dict[str, Any]) -> M:
     try:
-        return IOPaintRequest.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as error:
         raise RequestError(422, first_error(error)) from None
 
@@ -391,7 +500,9 @@ def _depth(value: Any) -> int:
     return depth
 
 
-def _validated(image: bytes, mask: bytes, fields: dict[str, Any], settings: ServerSettings) -> InpaintRequest:
+def _validated(
+    image: bytes, mask: bytes, fields: dict[str, Any], settings: ServerSettings, shelf: ModelShelf
+) -> InpaintRequest:
     """The options of the request's fields, checked by the one schema (422 naming the field)."""
     if any(name in fields for name in ("image", "mask")):
         raise RequestError(422, "image and mask must be files, not text fields")
@@ -400,12 +511,13 @@ def _validated(image: bytes, mask: bytes, fields: dict[str, Any], settings: Serv
     except ValidationError as error:
         raise RequestError(422, first_error(error)) from None
     values = form.model_dump()
-    fmt, quality = values.pop("format"), values.pop("quality")
+    fmt, quality, model = values.pop("format"), values.pop("quality"), values.pop("model")
     try:
         options = InpaintOptions(**values, max_pixels=settings.max_pixels)
+        model = shelf.check(model)
     except LbamError as error:
         raise RequestError(422, str(error)) from None
-    return InpaintRequest(image, mask, options, None if fmt is None else _pillow_format(fmt), quality)
+    return InpaintRequest(image, mask, options, None if fmt is None else _pillow_format(fmt), quality, model)
 
 
 def _pillow_format(name: str) -> str:
@@ -440,4 +552,25 @@ def _inpaint_openapi() -> dict[str, Any]:
             },
         },
         "responses": {"200": {"description": "the inpainted image", "content": media}},
+    }
+
+
+def _select_openapi() -> dict[str, Any]:
+    """The request bodies of POST /api/v1/select for the OpenAPI schema."""
+    json_schema = SelectRequest.model_json_schema()
+    form = {
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "image": {"type": "string", "format": "binary", "description": "the photo"},
+            "points": {"type": "string", "description": "JSON [[x, y, label], ...]: 1 object, 0 not"},
+            "box": {"type": "string", "description": "JSON [x0, y0, x1, y1]"},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": form}, "application/json": {"schema": json_schema}},
+        },
+        "responses": {"200": {"description": "white = selected", "content": {"image/png": {}}}},
     }

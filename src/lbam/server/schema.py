@@ -44,6 +44,10 @@ def _form_model() -> type[BaseModel]:
     }
     fields["format"] = (Format | None, Field(None, description="response format (default: the photo's)"))
     fields["quality"] = (Quality, DEFAULT_QUALITY)
+    fields["model"] = (
+        str | None,
+        Field(None, max_length=128, description="a model of GET /api/v1/models (default: the started one)"),
+    )
     config = ConfigDict(extra="forbid", str_max_length=256)
     return create_model("InpaintForm", __config__=config, **fields)
 
@@ -74,6 +78,20 @@ class IOPaintRequest(BaseModel):
         if self.hd_strategy_crop_margin is not None:
             fields["crop_margin"] = self.hd_strategy_crop_margin
         return fields
+
+
+class SelectRequest(BaseModel):
+    """``POST /api/v1/select`` as JSON: the image in base64 and the hints in its pixel coordinates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, description="base64 or data URL")
+    points: list[tuple[float, float, Literal[0, 1]]] | None = Field(
+        None, max_length=64, description="[[x, y, label], ...]: label 1 on the object, 0 off it"
+    )
+    box: tuple[float, float, float, float] | None = Field(
+        None, description="[x0, y0, x1, y1] around the object"
+    )
 
 
 def first_error(error: ValidationError) -> str:
