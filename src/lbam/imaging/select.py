@@ -30,6 +30,7 @@ from lbam.errors import LbamError
 MAX_POINTS = 64
 # Half-sides of the boxes tried around a click, as fractions of the image's shorter side.
 CLICK_BOX_SCALES = (0.1, 0.18, 0.28, 0.4, 0.55)
+CLICK_WORK_SIZE = 384
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def select_object(
 ) -> np.ndarray:
     """The selected object of ``rgb`` (H, W, 3) uint8: a bool (H, W) map, True = object."""
     height, width = rgb.shape[:2]
+    if hints.box is None:  # clicks alone try several boxes: a smaller copy keeps that under a second
+        work_size = min(work_size, CLICK_WORK_SIZE)
     scale = min(1.0, work_size / max(height, width))
     small = _resized(rgb, scale)
     coarse = _coarse_cut(small, _scaled(hints, scale), iterations)

@@ -144,6 +144,18 @@ def create_app(
     _guard(app, settings)
     _info_routes(app, model_facts(model, settings.model_name, device))
 
+    _work_routes(app, worker, jobs, shelf, settings)
+    _job_routes(app, jobs)
+    _models_route(app, shelf)
+    _page_routes(app)
+    return app
+
+
+def _work_routes(
+    app: FastAPI, worker: Worker, jobs: JobBoard, shelf: ModelShelf, settings: ServerSettings
+) -> None:
+    """POST /api/v1/inpaint and /api/v1/select: each holds a queue slot before reading its upload."""
+
     @app.post("/api/v1/inpaint", openapi_extra=_inpaint_openapi(), response_class=Response)
     async def inpaint(request: Request) -> Response:
         # the slot is taken before the upload is read: a full queue costs the server nothing
@@ -172,11 +184,6 @@ def create_app(
 
             data = await _guarded(worker.run(work, request.is_disconnected, job.stop))
         return Response(data, media_type="image/png")
-
-    _job_routes(app, jobs)
-    _models_route(app, shelf)
-    _page_routes(app)
-    return app
 
 
 def _page_routes(app: FastAPI) -> None:
