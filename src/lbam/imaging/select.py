@@ -123,9 +123,7 @@ def _scaled(hints: Hints, scale: float) -> Hints:
 def _coarse_cut(small: np.ndarray, hints: Hints, iterations: int) -> np.ndarray:
     """The object on the small copy: one cut for a box; for clicks alone, the best of several boxes."""
     if hints.box is not None:
-        return _keep_clicked(
-            _grabcut(small, _box_labels(small.shape[:2], hints.box), hints, iterations), hints
-        )
+        return _cut_in_box(small, hints.box, hints, iterations)
     height, width = small.shape[:2]
     edges = _edge_strength(small)
     positives = np.array([(x, y) for x, y, label in hints.points if label == 1])
@@ -134,7 +132,7 @@ def _coarse_cut(small: np.ndarray, hints: Hints, iterations: int) -> np.ndarray:
     for fraction in CLICK_BOX_SCALES:
         half = fraction * min(height, width)
         box = (max(0.0, x0 - half), max(0.0, y0 - half), min(width, x1 + half), min(height, y1 + half))
-        cut = _keep_clicked(_grabcut(small, _box_labels((height, width), box), hints, iterations), hints)
+        cut = _cut_in_box(small, box, hints, iterations)
         score = _outline_score(cut, box, edges)
         if score > best_score:
             best, best_score = cut, score
@@ -153,12 +151,11 @@ def _outline_score(cut: np.ndarray, box: tuple[float, ...], edges: np.ndarray) -
     outline = cut & ~ndimage.binary_erosion(cut, border_value=0)
     height, width = cut.shape
     on_frame = np.zeros_like(cut)
-    x0, y0 = int(math.floor(box[0])), int(math.floor(box[1]))
-    x1, y1 = int(math.ceil(box[2])) - 1, int(math.ceil(box[3])) - 1
-    for index in (y0, y1):
+    x0, y0, x1, y1 = _pixel_box(box)
+    for index in (y0, y1 - 1):
         if 0 < index < height - 1:
             on_frame[index, :] = True
-    for index in (x0, x1):
+    for index in (x0, x1 - 1):
         if 0 < index < width - 1:
             on_frame[:, index] = True
     if not outline.any():
@@ -167,13 +164,18 @@ def _outline_score(cut: np.ndarray, box: tuple[float, ...], edges: np.ndarray) -
     return float(strength[outline].mean())
 
 
-def _box_labels(size: tuple[int, int], box: tuple[float, ...]) -> np.ndarray:
-    """GrabCut labels: definite background outside ``box``, probable object inside."""
-    labels = np.full(size, cv2.GC_BGD, np.uint8)
-    x0, y0 = int(math.floor(box[0])), int(math.floor(box[1]))
-    x1, y1 = int(math.ceil(box[2])), int(math.ceil(box[3]))
+def _pixel_box(box: tuple[float, ...]) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` as the whole pixels it covers, x1 and y1 exclusive."""
+    return math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3])
+
+
+def _cut_in_box(image: np.ndarray, box: tuple[float, ...], hints: Hints, iterations: int) -> np.ndarray:
+    """GrabCut seeded the classic way (outside ``box``: background; inside: maybe the object),
+    then the parts under the clicks (:func:`_keep_clicked`)."""
+    labels = np.full(image.shape[:2], cv2.GC_BGD, np.uint8)
+    x0, y0, x1, y1 = _pixel_box(box)
     labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
-    return labels
+    return _keep_clicked(_grabcut(image, labels, hints, iterations), hints)
 
 
 def _grabcut(image: np.ndarray, labels: np.ndarray, hints: Hints, iterations: int) -> np.ndarray:
