@@ -251,3 +251,17 @@ def test_select_by_st_lpips_needs_crops_the_network_can_take():
         load_train_config(
             "compact_cpu", ["train.select_by=st_lpips", "data.crop_size=32", "data.load_size=32"]
         )
+
+
+def test_another_architecture_keeps_the_recipes_shared_settings(capsys):
+    from lbam.training.config import load_train_config
+
+    config = load_train_config("compact_cpu", [("model.architecture", "pconv")])
+    assert config.model.architecture == "pconv" and config.model.generator["width"] == 0.25
+    note = capsys.readouterr().err.strip().splitlines()
+    assert note == [
+        "lbam: note: pconv has no last_activation, variant: the config's model.generator settings "
+        "of that name are left out"
+    ]
+    same = load_train_config("compact_cpu", ["model.architecture=lbam"])
+    assert same.model.generator["variant"] == "released" and capsys.readouterr().err == ""

@@ -10,7 +10,9 @@ Two recipes ship inside the package and can be named instead of a path (``--conf
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,7 +23,7 @@ from lbam.errors import LbamError
 from lbam.features.stlpips import MIN_SIDE as ST_LPIPS_MIN_SIDE
 from lbam.losses.inpainting import LossConfig
 from lbam.model.discriminator import CRITICS
-from lbam.model.registry import generator_config
+from lbam.model.registry import generator_config, get_architecture
 from lbam.model.upsampling import UPSAMPLING
 from lbam.training.validation import SELECT_BY
 
@@ -183,9 +185,41 @@ def load_train_config(
 ) -> TrainConfig:
     """A :class:`TrainConfig` from a YAML file or packaged recipe name, with ``key=value`` overrides."""
     data = load_yaml(resolve_config_path(name_or_path)) if name_or_path is not None else {}
-    config = load_config(TrainConfig, upgrade_config_data(data), overrides)
+    data = _for_architecture(upgrade_config_data(data), overrides or [])
+    config = load_config(TrainConfig, data, overrides)
     check_values(config)
     return config
+
+
+def _for_architecture(data: dict, overrides: list[str | tuple[str, Any]]) -> dict:
+    """``data`` with the generator settings another architecture, set by an override, lacks left
+    out (e.g. ``--architecture pconv`` with the compact_cpu recipe keeps its width, drops its
+    LBAM variant), each named in a note; the settings both share are kept."""
+    pairs = [o if isinstance(o, tuple) else tuple(o.split("=", 1)) for o in overrides]
+    chosen = [value for key, value in pairs if key == "model.architecture"]
+    model = data.get("model") or {}
+    replaced = any(key == "model.generator" for key, _ in pairs)  # the override brings its own settings
+    if (
+        not chosen
+        or replaced
+        or not isinstance(model, dict)
+        or chosen[-1] == model.get("architecture", "lbam")
+    ):
+        return data
+    try:
+        known = {f.name for f in dataclasses.fields(get_architecture(str(chosen[-1])).config)}
+    except LbamError:
+        return data  # an unknown architecture: loading says so
+    settings = model.get("generator") or {}
+    dropped = sorted(set(settings) - known)
+    if dropped:
+        print(
+            f"lbam: note: {chosen[-1]} has no {', '.join(dropped)}: the config's model.generator "
+            "settings of that name are left out",
+            file=sys.stderr,
+        )
+    generator = {k: v for k, v in settings.items() if k in known}
+    return {**data, "model": {**model, "architecture": chosen[-1], "generator": generator}}
 
 
 def _check_model(model: ModelConfig) -> None:
