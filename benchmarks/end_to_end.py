@@ -9,7 +9,8 @@ the result, with loading the model apart (the timings ``lbam.inference.batch.inp
 kodim05 upscaled to 4000x3000 with mild noise (JPEG, quality 92); the cases are five small holes
 (48 px) and one hole of 20 % of the photo, each written as PNG by lbam's encoder (zlib level 1,
 lbam.imaging.png) and, for comparison, by Pillow at zlib levels 1 and 6 (Pillow's default), so the
-table shows size against time.
+table shows size against time; and once more with the texture stage (``refine="texture"``), whose
+time is part of *model*.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ if sys.argv[4] == "Pillow":
         return buffer.getvalue()
     image_io.encode_png = pillow_png
 lbam_done = time.perf_counter()
-result = inpaint_file(Job(*map(__import__("pathlib").Path, sys.argv[1:4])), lambda: get_model("lbam-compact", "cpu"), InpaintOptions())
+result = inpaint_file(Job(*map(__import__("pathlib").Path, sys.argv[1:4])), lambda: get_model("lbam-compact", "cpu"), InpaintOptions(refine=sys.argv[6]))
 print(json.dumps({"torch": torch_done - start, "lbam": lbam_done - torch_done, **result.timings,
                   "total": time.perf_counter() - start, "bytes": __import__("os").path.getsize(sys.argv[3])}))
 """
@@ -73,12 +74,13 @@ def make_inputs(folder: Path) -> dict[str, tuple[Path, Path]]:
     }
 
 
-WRITERS = (("lbam", 1), ("Pillow", 1), ("Pillow", 6))
+# (PNG writer, zlib level, refine): lbam's defaults, Pillow's encoder for comparison, the texture stage
+SETUPS = (("lbam", 1, "none"), ("Pillow", 1, "none"), ("Pillow", 6, "none"), ("lbam", 1, "texture"))
 
 
-def run_case(photo: Path, mask: Path, out: Path, writer: str, level: int) -> dict:
+def run_case(photo: Path, mask: Path, out: Path, writer: str, level: int, refine: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(photo), str(mask), str(out), writer, str(level)],
+        [sys.executable, "-c", CHILD, str(photo), str(mask), str(out), writer, str(level), refine],
         capture_output=True,
         text=True,
         check=True,
@@ -87,15 +89,15 @@ def run_case(photo: Path, mask: Path, out: Path, writer: str, level: int) -> dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def table(rows: list[tuple[str, str, int, dict]]) -> str:
+def table(rows: list[tuple[str, str, int, str, dict]]) -> str:
     lines = [
-        "| case | PNG writer | zlib level | import torch (s) | import lbam (s) | read (s) | load model (s) | model (s) | write (s) | after torch (s) | total (s) | output (MB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | PNG writer | zlib level | refine | import torch (s) | import lbam (s) | read (s) | load model (s) | model (s) | write (s) | after torch (s) | total (s) | output (MB) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for case, writer, level, t in rows:
+    for case, writer, level, refine, t in rows:
         after = t["total"] - t["torch"]
         lines.append(
-            f"| {case} | {writer} | {level} | {t['torch']:.2f} | {t['lbam']:.2f} | {t['read']:.2f} | {t['load']:.2f} | {t['model']:.2f} | "
+            f"| {case} | {writer} | {level} | {refine} | {t['torch']:.2f} | {t['lbam']:.2f} | {t['read']:.2f} | {t['load']:.2f} | {t['model']:.2f} | "
             f"{t['write']:.2f} | {after:.2f} | {t['total']:.2f} | {t['bytes'] / 1e6:.1f} |"
         )
     return "\n".join(lines)
@@ -109,9 +111,9 @@ def main() -> None:
         cases = make_inputs(Path(folder))
         rows = []
         for case, (photo, mask) in cases.items():
-            for writer, level in WRITERS:
-                out = Path(folder) / f"out_{writer}{level}.png"
-                rows.append((case, writer, level, run_case(photo, mask, out, writer, level)))
+            for writer, level, refine in SETUPS:
+                out = Path(folder) / f"out_{writer}{level}{refine}.png"
+                rows.append((case, writer, level, refine, run_case(photo, mask, out, writer, level, refine)))
                 print(rows[-1], flush=True)
     text = table(rows)
     print(text)

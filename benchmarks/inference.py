@@ -5,6 +5,12 @@ Each (width, size) runs in a fresh subprocess so that its peak resident memory i
     python benchmarks/inference.py                 # prints the table
     python benchmarks/inference.py --write-docs    # also updates docs/benchmarks.md
     python benchmarks/inference.py --modes [--write-docs]   # eager, bf16, compiled fp32 and bf16
+    python benchmarks/inference.py --backends [--write-docs]   # eager, inductor, ONNX Runtime, OpenVINO
+    python benchmarks/inference.py --profile lbam-compact 512  # where the time goes, per operator
+
+``--backends`` runs every engine of ``lbam.inference.backends`` (what ``--backend auto`` chooses
+from) through its own measuring code, for each model and size in a fresh process with an empty
+cache and again with the filled one (first-use costs cold and warm).
 
 ``--modes`` compares the ways ``lbam.optimize`` runs a generator, measured interleaved in one
 process (each timed round runs every mode once, so a change in the machine's load touches all
@@ -282,6 +288,131 @@ def main_modes(args: argparse.Namespace) -> None:
         )
 
 
+def measure_backends(model_name: str, size: int, repeats: int) -> dict:
+    """Run in a subprocess (LBAM_HOME set by the parent): every backend that can run here, timed
+    interleaved with eager by ``lbam.inference.backends`` itself (the same code ``auto`` uses)."""
+    from lbam.inference.backends import BackendGenerator
+    from lbam.model.loading import load_model
+
+    torch.manual_seed(0)
+    model = LBAMGenerator(width=1.0) if model_name == "width 1" else load_model(model_name)
+    generator = BackendGenerator(model.eval(), "auto", bf16=True)
+    verdict = generator.measure((size, size), rounds=repeats)
+    return {"model": model_name, "size": size, "names": generator.names, **verdict.__dict__}
+
+
+def run_backends(models: list[str], sizes: list[int], repeats: int) -> list[dict]:
+    """Each (model, size) twice in fresh processes: an empty cache (ONNX files, inductor's), then
+    the filled one, whose first-use times are the *warm* ones."""
+    rows = []
+    for model_name in models:
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix="lbam-home-") as home:
+                env = {**os.environ, "LBAM_HOME": home, "TORCHINDUCTOR_CACHE_DIR": f"{home}/inductor"}
+                runs = []
+                for run_repeats in (repeats, 1):
+                    command = [sys.executable, __file__, "--backends-one", model_name, str(size)]
+                    command += ["--repeats", str(run_repeats)]
+                    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+                    runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            row = runs[0]
+            row["warm_first_use"] = runs[1]["first_use"]
+            rows.append(row)
+            print(f"{model_name} {size}px: {row['seconds']} -> {row['backend']}", file=sys.stderr)
+    return rows
+
+
+def backends_table(rows: list[dict], repeats: int) -> str:
+    lines = [
+        f"Machine: {machine_description()}, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}. Median of {repeats} interleaved rounds (each round runs every backend "
+        "once); *ratio* is the backend's median over eager float32's in the same rounds. First use: "
+        "export or compile plus the first call, with empty caches (*cold*) and in a new process that "
+        "finds them filled (*warm*). *Chosen* is what `--backend auto` takes: the fastest within "
+        "tolerance (max abs 1e-5 for float32, 50 dB for bfloat16), never one slower than eager.",
+        "",
+        "| model | size | backend | median (s) | ratio to eager | against eager fp32 | first use cold (s) "
+        "| first use warm (s) | chosen |",
+        "|---|---:|---|---:|---:|---|---:|---:|:---:|",
+    ]
+    for r in rows:
+        eager = r["seconds"]["eager"]
+        for name in r["names"]:
+            median = r["seconds"].get(name)
+            cold, warm = r["first_use"].get(name), r["warm_first_use"].get(name)
+            lines.append(
+                f"| {r['model']} | {r['size']} | {name} | {'' if median is None else f'{median:.4f}'} | "
+                f"{'' if median is None else f'{median / eager:.2f}x'} | "
+                f"{r['errors'].get(name, '(reference)')} | {'' if cold is None else f'{cold:.1f}'} | "
+                f"{'' if warm is None else f'{warm:.1f}'} | {'yes' if name == r['backend'] else ''} |"
+            )
+    return "\n".join(lines)
+
+
+def main_backends(args: argparse.Namespace) -> None:
+    models, sizes = args.models.split(","), [int(s) for s in args.sizes.split(",")]
+    text = backends_table(run_backends(models, sizes, args.repeats), args.repeats)
+    print(text)
+    if args.write_docs:
+        from docs_region import write_benchmark_section
+
+        flags = "AVX-512" if "AVX-512" in machine_description() else "AVX2"
+        write_benchmark_section(
+            f"inference_backends_{flags.lower().replace('-', '')}",
+            f"Backends on a CPU with {flags} (eager, inductor, ONNX Runtime, OpenVINO, bfloat16)",
+            "python benchmarks/inference.py --backends --write-docs",
+            "the protocol is in `lbam.inference.backends` and the script's docstring.\n\n" + text,
+        )
+
+
+def profile_ops(model_name: str, size: int, repeats: int) -> str:
+    """Where the time goes, per operator type: torch's profiler for eager float32 (and bfloat16
+    where native), ONNX Runtime's own profile for its graph; the share of each run's total."""
+    import onnxruntime as ort
+
+    from lbam.inference.backends import onnx_path, probe_inputs
+    from lbam.model.loading import load_model
+
+    torch.manual_seed(0)
+    model = (LBAMGenerator(width=1.0) if model_name == "width 1" else load_model(model_name)).eval()
+    image, known = probe_inputs(size, size, torch.device("cpu"))
+    shares = {"eager fp32": _torch_shares(model, image, known, repeats)}
+    if bf16_native():
+        shares["eager bf16"] = _torch_shares(
+            model.to(torch.bfloat16), image.bfloat16(), known.bfloat16(), repeats
+        )
+        model.float()
+    options = ort.SessionOptions()
+    options.enable_profiling, options.intra_op_num_threads = True, torch.get_num_threads()
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="lbam-ort-")) / "profile")
+    session = ort.InferenceSession(str(onnx_path(model)), options, providers=["CPUExecutionProvider"])
+    for _ in range(repeats):
+        session.run(None, {"image": image.numpy(), "known_mask": known.numpy()})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    spent: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            spent[event["args"]["op_name"]] = spent.get(event["args"]["op_name"], 0) + event["dur"]
+    shares["onnxruntime"] = {op: us / sum(spent.values()) for op, us in spent.items()}
+    lines = [f"{model_name}, {size} px, {machine_description()}: share of operator time"]
+    for backend, ops in shares.items():
+        top = sorted(ops.items(), key=lambda item: -item[1])[:6]
+        lines.append(f"- {backend}: " + ", ".join(f"{op} {100 * share:.0f}%" for op, share in top))
+    return "\n".join(lines)
+
+
+def _torch_shares(model: torch.nn.Module, image: torch.Tensor, known: torch.Tensor, repeats: int) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode():
+        model(image, known)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(repeats):
+                model(image, known)
+    spent = {e.key: e.self_cpu_time_total for e in prof.key_averages() if e.self_cpu_time_total > 0}
+    return {op: us / sum(spent.values()) for op, us in spent.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="1.0,0.25")
@@ -294,7 +425,19 @@ def main() -> None:
     parser.add_argument("--models", default="width 1,lbam-compact", help="with --modes: models to compare")
     parser.add_argument("--one", nargs=2, metavar=("WIDTH", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--modes-one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--backends", action="store_true", help="compare the backends of --backend auto")
+    parser.add_argument("--backends-one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", nargs=2, metavar=("MODEL", "SIZE"), help="time per operator type")
     args = parser.parse_args()
+    if args.profile:
+        print(profile_ops(args.profile[0], int(args.profile[1]), args.repeats))
+        return
+    if args.backends_one:
+        print(json.dumps(measure_backends(args.backends_one[0], int(args.backends_one[1]), args.repeats)))
+        return
+    if args.backends:
+        main_backends(args)
+        return
     if args.modes_one:
         print(json.dumps(measure_modes(args.modes_one[0], int(args.modes_one[1]), args.repeats)))
         return

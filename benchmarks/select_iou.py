@@ -2,7 +2,8 @@
 drawn by hand, for one click, one box, and a box with two clicks, with the time per selection.
 
     python benchmarks/select_iou.py                 # photos from ../shared/data/photos_more
-    python benchmarks/select_iou.py --upscale 3.5   # the same at about 12 Mpx (timing)
+    python benchmarks/select_iou.py --upscale 1.2   # the same at about 1 Mpx (timing)
+    python benchmarks/select_iou.py --upscale 4     # at 9.4 to 12.6 Mpx
 
 The outlines (benchmarks/data/select_objects.json) are polygons drawn by hand on the photos. The
 one click lands where a person clicks, at the point deepest inside the object (farthest from its
@@ -100,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos_more")
     parser.add_argument(
-        "--upscale", type=float, default=1.0, help="scale the photos first (timing at 12 Mpx)"
+        "--upscale", type=float, default=1.0, help="scale the photos first (timing at 1 or 12 Mpx)"
     )
     args = parser.parse_args()
     rows = measure(args.photos, args.upscale)

@@ -1,6 +1,6 @@
 """Load on ``lbam serve``: concurrent clients on localhost, latency, throughput, 503s, peak memory.
 
-    python benchmarks/serve.py                       # 1, 4 and 16 clients, 512 px photos
+    python benchmarks/serve.py                       # 1, 4 and 16 clients, 512 px photos, eager then auto
     python benchmarks/serve.py --write-docs          # also the serve region of docs/benchmarks.md
     python benchmarks/serve.py --screenshot docs/images/serve.png   # the README's picture
     python benchmarks/serve.py --soak 30             # 32 clients for 30 s, then memory after a 12 Mpx photo
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import socket
 import statistics
@@ -45,10 +46,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, backend: str = "auto") -> subprocess.Popen:
     command = [sys.executable, "-m", "lbam", "serve", "--port", str(port), "--device", "cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
+    process = subprocess.Popen(
+        [*command, "--backend", backend], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(3000):  # auto may measure the backends first (once per machine and model)
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
             return process
@@ -171,17 +174,37 @@ def measure(port: int, clients: int, requests: int, seconds: float = TIME_LIMIT_
     }
 
 
-def table(rows: list[dict], rss: float) -> str:
+def table(rows: list[dict]) -> str:
     lines = [
-        "| clients | requests | 200 | 503 | other | p50 latency (s) | p95 latency (s) | throughput (req/s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | clients | requests | 200 | 503 | other | p50 latency (s) | p95 latency (s) | throughput (req/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['clients']} | {r['sent']} | {r['ok']} | {r['busy']} | {r['other']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['throughput']:.2f} |"
+            f"| {r['backend']} | {r['clients']} | {r['sent']} | {r['ok']} | {r['busy']} | {r['other']} | "
+            f"{r['p50']:.2f} | {r['p95']:.2f} | {r['throughput']:.2f} |"
         )
-    lines.append(f"\nPeak memory of the server process over all runs (VmHWM): {rss:.0f} MB.")
+    peaks = ", ".join(
+        f"{backend} {rss:.0f} MB" for backend, rss in dict((r["backend"], r["rss"]) for r in rows).items()
+    )
+    lines.append(f"\nPeak memory of the server process over each backend's runs (VmHWM): {peaks}.")
     return "\n".join(lines)
+
+
+def sweep(backend: str, clients: list[int], requests: int) -> list[dict]:
+    """The client counts against one server started with ``--backend backend``."""
+    port = free_port()
+    server = start_server(port, backend)
+    try:
+        facts = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/model", timeout=10).read().decode()
+        chosen = json.loads(facts)["backend"]
+        rows = [{"backend": chosen, **measure(port, n, requests)} for n in clients]
+        for row in rows:
+            row["rss"] = peak_rss_mb(server.pid)
+        return rows
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def screenshot(port: int, path: Path) -> None:
@@ -192,7 +215,7 @@ def screenshot(port: int, path: Path) -> None:
     Image.fromarray(photo).save(folder / "demo_photo.png")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_test_id("file-input").set_input_files(str(folder / "demo_photo.png"))
         page.wait_for_function(
@@ -216,33 +239,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--requests", type=int, default=6, help="requests per client")
+    parser.add_argument("--backends", default="eager,auto", help="one server per backend, in this order")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--screenshot", type=Path)
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="32 clients for this long instead")
     args = parser.parse_args()
-    port = free_port()
-    server = start_server(port)
-    try:
-        if args.screenshot:
-            screenshot(port, args.screenshot)
-            return
-        if args.soak:
-            print(soak(port, server.pid, min(args.soak, TIME_LIMIT_S), 32))
-            return
-        rows = [measure(port, int(n), args.requests) for n in args.clients.split(",")]
-        text = table(rows, peak_rss_mb(server.pid))
-        print(text)
-        if args.write_docs:
-            write_benchmark_section(
-                "serve",
-                "lbam serve under load (CPU)",
-                "python benchmarks/serve.py --write-docs",
-                "protocol in its docstring: 512 px photos, the packaged model, one inference at a time with 4 "
-                "waiting; a client that finds the queue full gets 503 and does not retry.\n\n" + text,
-            )
-    finally:
-        server.terminate()
-        server.wait(10)
+    if args.screenshot or args.soak:
+        port = free_port()
+        server = start_server(port)
+        try:
+            if args.screenshot:
+                screenshot(port, args.screenshot)
+            else:
+                print(soak(port, server.pid, min(args.soak, TIME_LIMIT_S), 32))
+        finally:
+            server.terminate()
+            server.wait(10)
+        return
+    clients = [int(n) for n in args.clients.split(",")]
+    rows = [row for backend in args.backends.split(",") for row in sweep(backend, clients, args.requests)]
+    text = table(rows)
+    print(text)
+    if args.write_docs:
+        write_benchmark_section(
+            "serve",
+            "lbam serve under load (CPU)",
+            "python benchmarks/serve.py --write-docs",
+            "protocol in its docstring: 512 px photos, the packaged model, one inference at a time with 4 "
+            "waiting; a client that finds the queue full gets 503 and does not retry; one server per "
+            "backend (`--backend eager`, then `--backend auto`, whose choice is shown).\n\n" + text,
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
+import os
 import sys
 from pathlib import Path
+
+# Commands and servers the tests start run the model as it is: measuring the backends (which
+# exports and compiles) is tested on its own in test_backends.py, not repeated by every test.
+os.environ.setdefault("LBAM_BACKEND", "eager")
 
 # tests import small helpers that live next to them (official_recipe.py)
 sys.path.insert(0, str(Path(__file__).parent))

@@ -71,6 +71,7 @@ def test_health_and_model(client):
     assert facts["settings"]["width"] == 1 / 32 and facts["settings"]["attention"] == "bidirectional"
     assert facts["parameters"] > 0 and facts["device"] == "cpu" and facts["train_size"] == 256
     assert facts["size_multiple"] == 128 and facts["precision"] == "fp32" and facts["compiled"] is False
+    assert facts["backend"] == "eager"
     assert "/" not in facts["name"] and "file" not in facts  # the page never learns where the file is
 
 

@@ -201,3 +201,15 @@ def test_api_docs_render_offline_and_the_page_has_a_favicon(server, page):
         r for r in requested if not r.startswith(url)
     ]
     assert urllib.request.urlopen(url + "favicon.ico", timeout=5).status == 200
+
+    requested.clear()
+    blocked = []  # ReDoc's footer asks a CDN for its logo: the page's policy must stop it unsent
+    page.on(
+        "requestfailed", lambda request: blocked.append(request.url) if request.failure == "csp" else None
+    )
+    page.goto(url + "redoc")
+    page.get_by_text("/api/v1/select").first.wait_for(timeout=20_000)
+    local = (url, "blob:" + url)  # ReDoc runs its search in a worker made from a blob
+    assert requested and all(r.startswith(local) or r in blocked for r in requested), [
+        r for r in requested if not r.startswith(local)
+    ]

@@ -8,7 +8,8 @@ Public API (stable):
   ``model(image, known_mask)`` takes image (B,3,H,W) in [0,1] and known_mask (B,1,H,W), 1 = known,
   H and W multiples of 128, and returns the raw output (B,3,H,W) in [0,1], not composited.
 - :func:`lbam.save_model` -- write a generator to a safetensors file that ``load_model`` reads.
-- :func:`lbam.optimize` -- a faster module with the same contract (bf16, torch.compile).
+- :func:`lbam.optimize` -- a faster module with the same contract (bf16, torch.compile, or the
+  backend measured fastest here: ONNX Runtime, OpenVINO, ...).
 - :func:`lbam.build_generator` -- a fresh generator of a registered architecture (``lbam``, ``pconv``).
 - :func:`lbam.train`, :func:`lbam.load_train_config` -- training, as ``lbam train`` runs it.
 - :class:`lbam.LbamError` -- the one exception for bad input; its message is one line.

@@ -15,6 +15,9 @@ DEFAULT_TRAIN_SIZE = 256
 DEFAULT_MAX_PIXELS = 144_000_000
 # How a model runs (lbam.optimize, --precision): auto = bfloat16 where the device has it natively.
 PRECISIONS = ("auto", "fp32", "bf16")
+# The engines that can run a generator (lbam.inference.backends, --backend); auto = measured.
+BACKENDS = ("eager", "eager-bf16", "inductor", "inductor-bf16", "onnxruntime", "openvino")
+BACKEND_CHOICES = ("auto", *BACKENDS)
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 # How a fill meets the photo (lbam.inference.pipeline.blend_fill).
 BLENDS = ("harmonic", "paste")

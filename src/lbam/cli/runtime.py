@@ -1,22 +1,22 @@
-"""How a command runs its model, shared by `lbam inpaint` and `lbam serve`: precision, compile, threads.
+"""How a command runs its model, shared by `lbam inpaint` and `lbam serve`: precision, backend, threads.
 
-Measured on this project's 2-core AMD EPYC with AVX512-BF16 (docs/benchmarks.md, "lbam.optimize"
-and "Threads"): bfloat16 runs the model in 0.52x (width 1) to 0.76x (lbam-compact) of float32's
-time with the output within 58 to 64 dB PSNR of it, and needs no compiling; ``auto`` takes it
-wherever the device computes bfloat16 natively. Making the bfloat16 copy costs 0.07 s
-(lbam-compact) to 0.3 to 0.9 s (width 1) once, more than one photo's few windows save, so the
-default is ``auto`` for folder runs and the server and ``fp32`` for a single photo. Compiling
-costs 22 to 51 s per window shape the first time (3 to 8 s once cached) and gains 0 to 30 % more;
-it pays only over thousands of windows, so it stays a choice (``--compile``).
+Which engine is fastest depends on the CPU (docs/benchmarks.md, "Backends"), so for folder runs and
+the server ``--backend auto`` (their default) measures eager torch, inductor, ONNX Runtime and
+OpenVINO (bfloat16 ones where the CPU has it natively) once per machine, model and size bucket and
+keeps the fastest within tolerance (:mod:`lbam.inference.backends`). A single photo runs eagerly
+unless asked: exporting or compiling costs more than its few windows save. ``--precision`` decides
+whether bfloat16 may be used: ``auto`` for folder runs and the server, ``fp32`` (the reference
+output) for a single photo.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lbam.defaults import DEFAULT_MODEL, PRECISIONS
+from lbam.defaults import BACKEND_CHOICES, DEFAULT_MODEL, PRECISIONS
 from lbam.errors import LbamError
 
 T = TypeVar("T")
@@ -71,8 +71,17 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="compile the model with torch.compile (inductor, frozen weights; cached under ~/.cache/lbam): "
-        "half a minute to a minute per window shape the first time, then up to 30 %% faster",
+        help="the same as --backend inductor: torch.compile (frozen weights; cached under ~/.cache/lbam), "
+        "half a minute to a minute per window shape the first time",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="the engine that runs the model: auto measures eager, inductor, onnxruntime and "
+        "openvino (and bfloat16 ones where native) on first use for this machine, model and size, "
+        "and keeps the fastest within tolerance (cached) (default: $LBAM_BACKEND, else auto for "
+        "folders and the server, eager for one photo)",
     )
     parser.add_argument(
         "--threads",
@@ -94,12 +103,29 @@ def apply_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
 
 
-def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool) -> nn.Module:
-    """``model`` as ``--precision`` and ``--compile`` ask (itself for float32, uncompiled).
+def backend_choice(args: argparse.Namespace, many: bool) -> str:
+    """``--backend``, else ``inductor`` for ``--compile``, else ``$LBAM_BACKEND``, else ``auto`` for
+    folders and the server and ``eager`` for one photo."""
+    if args.compile and args.backend not in (None, "inductor"):
+        raise LbamError(f"--compile means --backend inductor; it cannot go with --backend {args.backend}")
+    default = os.environ.get("LBAM_BACKEND") or ("auto" if many else "eager")
+    backend = args.backend or ("inductor" if args.compile else default)
+    if backend not in BACKEND_CHOICES:
+        raise LbamError(f"LBAM_BACKEND must be one of {', '.join(BACKEND_CHOICES)}, got {backend!r}")
+    return backend
 
-    ``many``: it will fill many windows (a folder, a server), where bfloat16 is the default.
+
+def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool) -> nn.Module:
+    """``model`` as ``--precision`` and ``--backend`` ask.
+
+    ``many``: it will fill many windows (a folder, a server), where bfloat16 and the measured
+    backend are the defaults.
     """
+    from lbam.inference.backends import BackendGenerator
     from lbam.inference.optimize import optimize
 
     precision = args.precision or ("auto" if many else "fp32")
-    return optimize(model, precision, compile=args.compile)
+    backend = backend_choice(args, many)
+    if backend == "eager":  # torch as it is, in bfloat16 where --precision asks and the device has it
+        return optimize(model, precision, compile=False)
+    return BackendGenerator(model, backend, bf16=precision != "fp32")

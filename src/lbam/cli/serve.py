@@ -83,8 +83,13 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     device = resolve_device(args.device)
     model = runtime_model(get_model(args.model, device), args, many=True)
-    if args.compile:
-        print("lbam serve: compiling the model for its window shapes (cached for the next start)", flush=True)
+    from lbam.inference.backends import BackendGenerator
+
+    if isinstance(model, BackendGenerator):  # measuring or compiling happens now, not in a request
+        print(
+            "lbam serve: preparing the model's backend for its window shapes (cached for the next start)",
+            flush=True,
+        )
         from lbam.inference.optimize import warm_up
 
         warm_up(model, device)

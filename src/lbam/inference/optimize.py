@@ -18,9 +18,10 @@ process (in an earlier test, ``dynamic=True`` still recompiled for three sizes b
 generalised, so shapes are bucketed instead). The default strategy (``fit``) gives the model
 windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px
 (tested in tests/test_inference_crop.py), so on photos of 256 px and more a compiled model
-compiles at most three times; :func:`warm_up` runs them ahead (``lbam serve --compile``). Compiling pays only over thousands of windows, so
-``lbam inpaint`` and ``lbam serve`` compile when asked (``--compile``); folder runs and the
-server take bfloat16 where the device has it (``--precision auto``), one photo float32.
+compiles at most three times; :func:`warm_up` runs them ahead (``lbam serve`` does so at start).
+Whether compiling, bfloat16 or an exported engine (ONNX Runtime, OpenVINO) is fastest depends on
+the CPU: ``optimize(model, backend="auto")`` measures them (:mod:`lbam.inference.backends`), and
+``lbam inpaint`` and ``lbam serve`` do so by default (``--backend``).
 """
 
 from __future__ import annotations
@@ -78,18 +79,29 @@ class OptimizedGenerator(Generator):
             return self.inner(image, known_mask).float()
 
 
-def optimize(model: nn.Module, precision: str = "fp32", compile: bool = True) -> nn.Module:
+def optimize(
+    model: nn.Module, precision: str = "fp32", compile: bool = True, backend: str | None = None
+) -> nn.Module:
     """``model`` made faster for inference (see the module doc); same inputs, float32 output.
 
     ``precision``: "fp32", "bf16" (float32 with a one-line notice where the device has no fast
     bfloat16), or "auto" (bfloat16 where the device has it, silently float32 elsewhere). Returns
     ``model`` itself when that leaves nothing to do (float32, not compiled).
 
+    ``backend``: run on an engine instead (:mod:`lbam.inference.backends`): "auto" measures the
+    candidates on first use for this machine, model and input size and keeps the fastest one within
+    tolerance (bfloat16 ones only when ``precision`` is not "fp32"); a name ("onnxruntime",
+    "openvino", "inductor", ...) takes that one. ``compile`` is then ignored.
+
     Raises:
-        LbamError: an unknown precision.
+        LbamError: an unknown precision or backend.
     """
     if precision not in PRECISIONS:
         raise LbamError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend is not None:
+        from lbam.inference.backends import BackendGenerator
+
+        return BackendGenerator(model, backend, bf16=precision != "fp32")
     device = next(model.parameters()).device
     dtype = torch.float32
     if precision != "fp32":

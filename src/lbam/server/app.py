@@ -137,7 +137,7 @@ def create_app(
         description=__doc__.split("\n\n")[0],
         lifespan=lifespan,
         docs_url=None,  # served below from files that ship in a package: /docs works offline
-        redoc_url=None,
+        redoc_url=None,  # likewise /redoc
     )
     app.state.worker = worker
     _error_handlers(app)
@@ -202,11 +202,13 @@ def _page_routes(app: FastAPI) -> None:
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from the swagger-ui-bundle package's files, not a CDN."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
+    """Swagger UI at /docs and ReDoc at /redoc from the fastapi-offline package's files, not a CDN."""
+    from importlib.resources import files
 
-    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = files("fastapi_offline") / "static"
+    app.mount("/docs-static", StaticFiles(directory=str(assets)), name="docs-static")
 
     @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     async def docs() -> Response:
@@ -217,6 +219,19 @@ def _offline_docs(app: FastAPI) -> None:
             swagger_css_url="/docs-static/swagger-ui.css",
             swagger_favicon_url="/favicon.ico",
         )
+
+    @app.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
+    async def redoc() -> Response:
+        html = get_redoc_html(
+            openapi_url="/openapi.json",
+            title="lbam API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/favicon.ico",
+            with_google_fonts=False,  # fonts from Google would need the network
+        )
+        # ReDoc's footer fetches its logo from a CDN: this page may load nothing from elsewhere
+        html.headers["Content-Security-Policy"] = "default-src 'self' blob: data: 'unsafe-inline'"
+        return html
 
 
 def _info_routes(app: FastAPI, facts: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from lbam.errors import Cancelled
@@ -258,10 +259,25 @@ def save_output(folder: Path, result: Result) -> Path:
 def model_facts(model: nn.Module, name: str, device: Any) -> dict[str, Any]:
     """What ``GET /api/v1/model`` and the page show about the loaded generator: its name (a file's
     name, never its folder: the page may be read by other sites' scripts) and its card."""
-    card = card_of(model)
+    card, backend = card_of(model), backend_name(model)
     return {
         "name": Path(name).name,
         **card.to_dict(),
         "device": str(device),
-        "compiled": isinstance(model, OptimizedGenerator) and model.compiled is not None,
+        "compiled": "inductor" in backend,
+        "backend": backend,
     }
+
+
+def backend_name(model: nn.Module) -> str:
+    """The engine that runs ``model``: e.g. "eager", "inductor", "onnxruntime" (a BackendGenerator's
+    choice per size bucket, "auto: onnxruntime at 256 px", once it has chosen)."""
+    from lbam.inference.backends import BackendGenerator
+
+    if isinstance(model, BackendGenerator):
+        chosen = ", ".join(f"{name} at {bucket} px" for bucket, name in sorted(model.chosen.items()))
+        return f"{model.backend}: {chosen}" if model.backend == "auto" and chosen else model.backend
+    if isinstance(model, OptimizedGenerator):
+        name = "eager" if model.compiled is None else "inductor"
+        return f"{name}-bf16" if model.dtype == torch.bfloat16 else name
+    return "eager"

@@ -37,7 +37,7 @@ async function showModel() {
     const params = (facts.parameters / 1e6).toFixed(1);
     const settings = facts.settings ?? {};
     $("model-facts").textContent = `${facts.name}: ${facts.architecture} ${settings.variant ?? ""}, width ${settings.width}, ` +
-      `${params} M parameters, trained at ${facts.train_size} px, on ${facts.device} (${facts.precision})`;
+      `${params} M parameters, trained at ${facts.train_size} px, on ${facts.device} (${facts.backend ?? facts.precision})`;
   } catch (error) {
     $("model-facts").textContent = "model facts unavailable";
   }
