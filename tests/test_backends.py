@@ -220,3 +220,11 @@ def test_the_server_names_the_backend_in_use(model):
     assert backend_name(BackendGenerator(model, "inductor")) == "inductor"
     facts = model_facts(optimize(model, "fp32", compile=True), "tiny.safetensors", "cpu")
     assert facts["backend"] == "inductor" and facts["compiled"] is True
+
+
+def test_a_served_model_never_measures_inside_a_request(model, monkeypatch):
+    from lbam.cli.serve import _settled
+
+    served = _settled(BackendGenerator(model, "auto"))
+    monkeypatch.setattr(backends, "measure", lambda *a, **k: pytest.fail("measured in a request"))
+    assert served.backend_for(512, 512) == "eager"

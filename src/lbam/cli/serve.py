@@ -82,17 +82,7 @@ def run(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)  # before the model loads: a port in use fails at once
     apply_threads(args)
     device = resolve_device(args.device)
-    model = runtime_model(get_model(args.model, device), args, many=True)
-    from lbam.inference.backends import BackendGenerator
-
-    if isinstance(model, BackendGenerator):  # measuring or compiling happens now, not in a request
-        print(
-            "lbam serve: preparing the model's backend for its window shapes (cached for the next start)",
-            flush=True,
-        )
-        from lbam.inference.optimize import warm_up
-
-        warm_up(model, device)
+    model = _prepared(runtime_model(get_model(args.model, device), args, many=True), device)
     settings = ServerSettings(
         str(args.model),
         args.max_upload_mb,
@@ -123,6 +113,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepared(model: object, device: object) -> object:
+    """``model`` with its backend measured (or compiled) for its window shapes now, not in a request."""
+    from lbam.inference.backends import BackendGenerator
+
+    if isinstance(model, BackendGenerator):
+        print(
+            "lbam serve: preparing the model's backend for its window shapes (cached for the next start)",
+            flush=True,
+        )
+        from lbam.inference.optimize import warm_up
+
+        warm_up(model, device)
+    return _settled(model)
+
+
+def _settled(model: object) -> object:
+    """A served model never measures inside a request: a size or model not measured before takes
+    its cached verdict (``lbam models --bench`` makes them), else runs eagerly."""
+    from lbam.inference.backends import BackendGenerator
+
+    if isinstance(model, BackendGenerator):
+        model.measure_new = False
+    return model
+
+
 def _shelf(args: argparse.Namespace, model: object, device: object) -> object:
     """The started model, the other installed ones (loaded when a request names one), the classical fills."""
     from lbam.inference.pipeline import get_model
@@ -134,7 +149,7 @@ def _shelf(args: argparse.Namespace, model: object, device: object) -> object:
         str(args.model),
         model,
         installed,
-        lambda name: runtime_model(get_model(name, device), args, many=True),
+        lambda name: _settled(runtime_model(get_model(name, device), args, many=True)),
     )
 
 
