@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lbam.imaging.harmonic import _solve_exactly, harmonic_fill, harmonize
+from lbam.imaging.harmonic import NEIGHBOUR_MEAN, _relax, _solve_exactly, harmonic_fill, harmonize
 
 
 def strokes(height, width, seed=1):
@@ -77,3 +77,29 @@ def test_harmonize_takes_away_a_colour_cast_and_keeps_detail():
     core[38:62, 28:72] = True
     assert np.abs((fixed - truth - detail)[core].mean(axis=0)).max() < 0.01
     assert np.abs(fixed - truth - detail)[core].std() < 0.03
+
+
+def _relax_whole_field(field, known, sweeps):
+    """Red-black Gauss-Seidel over the whole field, the plain way: what _relax must equal."""
+    field = np.ascontiguousarray(field, dtype=np.float32)
+    checker = np.indices(known.shape).sum(axis=0) % 2 == 1
+    for _ in range(sweeps):
+        for black in (False, True):
+            where = np.nonzero(~known & (checker == black))
+            field[where] = cv2.filter2D(field, -1, NEIGHBOUR_MEAN, borderType=cv2.BORDER_REPLICATE)[where]
+    return field.astype(np.float64)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_relaxing_the_holes_box_equals_relaxing_the_whole_field(case):
+    rng = np.random.default_rng(case)
+    height, width = rng.integers(20, 200, 2)
+    field = rng.random((height, width, 3))
+    known = np.ones((height, width), bool)
+    top, left = rng.integers(0, height - 4), rng.integers(0, width - 4)
+    known[top : top + rng.integers(2, height // 2 + 3), left : left + rng.integers(2, width // 2 + 3)] = False
+    if case % 3 == 0:
+        known[:, :2] = False  # a hole on the photo's edge, where the mirror border matters
+    if case % 4 == 1:
+        known[rng.random((height, width)) < 0.05] = False  # scattered holes: a box of odd offset
+    assert np.array_equal(_relax(field, known, 5), _relax_whole_field(field, known, 5))

@@ -185,15 +185,29 @@ NEIGHBOUR_MEAN = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=n
 
 
 def _relax(field: np.ndarray, known: np.ndarray, sweeps: int) -> np.ndarray:
-    """Red-black Gauss-Seidel on the unknown pixels (float32; cv2 filters only float32 fast)."""
-    field = np.ascontiguousarray(field, dtype=np.float32)
-    checker = np.indices(known.shape).sum(axis=0) % 2 == 1
-    colours = [np.nonzero(~known & (checker == black)) for black in (False, True)]
+    """Red-black Gauss-Seidel on the unknown pixels (float32; cv2 filters only float32 fast).
+
+    Only the unknown pixels' bounding box plus one pixel is swept: every pixel outside it is known
+    and stays, so the result is the same as sweeping the whole field, in a fraction of the time
+    when the hole is small beside its window.
+    """
+    result = np.array(field, dtype=np.float32)
+    rows, cols = np.nonzero(~known)
+    if len(rows) == 0:
+        return result.astype(np.float64)
+    top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
+    bottom, right = min(rows.max() + 2, known.shape[0]), min(cols.max() + 2, known.shape[1])
+    box = np.ascontiguousarray(result[top:bottom, left:right])
+    unknown = ~known[top:bottom, left:right]
+    checker = (np.indices(unknown.shape).sum(axis=0) + top + left) % 2 == 1  # the whole field's pattern
+    # cv2's masked copy: ten times faster than numpy's indexing or copyto on these sizes
+    colours = [(unknown & (checker == black)).astype(np.uint8) for black in (False, True)]
     for _ in range(sweeps):
         for where in colours:
-            mean = cv2.filter2D(field, -1, NEIGHBOUR_MEAN, borderType=cv2.BORDER_REPLICATE)
-            field[where] = mean[where]
-    return field.astype(np.float64)
+            mean = cv2.filter2D(box, -1, NEIGHBOUR_MEAN, borderType=cv2.BORDER_REPLICATE)
+            cv2.copyTo(mean, where, box)
+    result[top:bottom, left:right] = box
+    return result.astype(np.float64)
 
 
 def _solve_exactly(values: np.ndarray, known: np.ndarray) -> np.ndarray:
