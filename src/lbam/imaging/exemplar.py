@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from lbam.errors import LbamError
+from lbam.imaging.pixels import scaled_size, shrink, shrink_hole
 
 PATCH_SIZE = 5  # 3 and 7 scored worse on object-sized holes
 GUIDE_WEIGHT = 0.05  # 0.1 and above speckles the fill
@@ -63,11 +64,9 @@ def patchmatch_fill(
 
     height, width = hole.shape
     scale = min(1.0, max_side / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes are (W, H)
-    small = cv2.resize(color, size, interpolation=cv2.INTER_AREA) if scale < 1 else color
-    small_hole = (
-        cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0 if scale < 1 else hole
-    )
+    size = scaled_size(height, width, scale)
+    small = shrink(color, size) if scale < 1 else color
+    small_hole = shrink_hole(hole, size) if scale < 1 else hole
     mask = small_hole.astype(np.uint8) * 255
     with _LOCK:
         patch_match.set_random_seed(seed)
@@ -87,7 +86,7 @@ def patchmatch_fill(
 
 def _guide_map(guide: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The guide's low-passed Lab colour at the working size, float32 (H, W, 3)."""
-    small = cv2.resize(np.clip(guide, 0.0, 1.0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small = shrink(np.clip(guide, 0.0, 1.0).astype(np.float32), size)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
     sigma = max(1.0, GUIDE_BLUR * max(size))
     return np.ascontiguousarray(cv2.GaussianBlur(lab, (0, 0), sigma).astype(np.float32))

@@ -23,6 +23,8 @@ import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 
+from lbam.imaging.pixels import scaled_size, shrink
+
 # Below this side the hole is solved exactly (at most 1,024 unknowns: a few milliseconds).
 DIRECT_SIDE = 32
 # Red-black Gauss-Seidel sweeps on each finer level: enough to remove what upsampling the coarser
@@ -117,10 +119,9 @@ def smooth_fill(values: np.ndarray, known_mask: np.ndarray, max_side: int | None
     if max_side is None or max(height, width) <= max_side:
         return harmonic_fill(values, known_mask)
     scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes are (W, H)
-    weight = cv2.resize(known_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    known_values = np.where(known_mask[..., None], values, 0.0).astype(np.float32)
-    small = cv2.resize(known_values, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    size = scaled_size(height, width, scale)
+    weight = shrink(known_mask.astype(np.float32), size)
+    small = shrink(np.where(known_mask[..., None], values, 0.0).astype(np.float32), size)
     small = small / np.maximum(weight, 1e-6)[..., None]  # the mean of the known pixels under each
     filled = harmonic_fill(small, weight > 0.999)
     upscaled = cv2.resize(filled.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from lbam.errors import LbamError
+from lbam.imaging.pixels import scaled_size, shrink
 
 MAX_POINTS = 64
 # Half-sides of the boxes tried around a click, as fractions of the image's shorter side.
@@ -110,8 +111,7 @@ def select_object(
 def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
         return np.ascontiguousarray(rgb)
-    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return shrink(rgb, scaled_size(rgb.shape[0], rgb.shape[1], scale))
 
 
 def _scaled(hints: Hints, scale: float) -> Hints:

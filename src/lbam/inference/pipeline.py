@@ -63,6 +63,7 @@ from lbam.imaging.io import (
     picture_to_pil,
 )
 from lbam.imaging.masks import as_hole, prepare_hole
+from lbam.imaging.pixels import scaled_size, shrink, shrink_hole
 from lbam.model.card import card_of
 from lbam.model.loading import load_model
 from lbam.options import InpaintOptions
@@ -192,10 +193,8 @@ def predict(
     if scale >= 1.0:
         output = run_model(model, color, hole)
     else:
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV sizes: (W, H)
-        small_color = cv2.resize(color, small, interpolation=cv2.INTER_AREA).reshape(small[1], small[0], -1)
-        small_hole = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-        output = run_model(model, small_color, small_hole)
+        small = scaled_size(height, width, scale)
+        output = run_model(model, shrink(color, small), shrink_hole(hole, small))
         output = cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
     output = refine_fill(output, color, hole, options.refine)
     return blend_fill(output, color, hole, options.blend)
