@@ -10,6 +10,10 @@ and the seconds per pair. Contact sheets at full resolution go to docs/images/.
     python benchmarks/object_removal.py                               # telea, ns, lbam-compact
     python benchmarks/object_removal.py --methods lbam:new.safetensors@fit --write-docs
     python benchmarks/object_removal.py --fit-grid                    # measures fit's settings
+    python benchmarks/object_removal.py --images DIR --region NAME --write-docs   # another photo set
+
+With ``--images`` and ``--region`` the same protocol runs on any folder of photos (at their own
+resolution) and goes to a region of its own, with contact sheets named after it.
 """
 
 from __future__ import annotations
@@ -82,10 +86,12 @@ def table(runs: dict[str, MethodRun], prepared: Sequence[PreparedPair]) -> str:
     return "\n".join(lines)
 
 
-def contact_sheets(runs: dict[str, MethodRun], prepared: Sequence[PreparedPair], out: Path) -> list[Path]:
+def contact_sheets(
+    runs: dict[str, MethodRun], prepared: Sequence[PreparedPair], out: Path, region: str, shown: Sequence[int]
+) -> list[Path]:
     """One full-resolution sheet per shown pair: input, every method, ground truth."""
     written = []
-    for pair_id in SHEET_PAIRS:
+    for pair_id in shown:
         item = prepared[pair_id]
         tiles = [
             show_hole(item.image, item.known_mask),
@@ -96,7 +102,7 @@ def contact_sheets(runs: dict[str, MethodRun], prepared: Sequence[PreparedPair],
         sheet = make_grid(
             columns, [(f"{item.pair.image.stem} ({item.hole_ratio:.2f})", tiles)], max(item.image.shape)
         )
-        path = out / f"object_removal_{item.pair.image.stem}_{pair_id}.png"
+        path = out / f"{region}_{item.pair.image.stem}_{pair_id}.png"
         write_png(path, sheet)
         written.append(path)
     return written
@@ -127,12 +133,12 @@ def fit_grid(prepared: Sequence[PreparedPair]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, region: str) -> None:
     spec = importlib.util.spec_from_file_location("docs_region", Path(__file__).with_name("docs_region.py"))
     assert spec is not None and spec.loader is not None
     docs_region = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(docs_region)
-    docs_region.update_region(DOCS, REGION, text)
+    docs_region.update_region(DOCS, region, text)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -141,36 +147,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"(default: {DEFAULT_METHODS})")
     parser.add_argument("--fit-grid", action="store_true", help="measure fit's context and zoom instead")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md and docs/images")
+    parser.add_argument(
+        "--region", default=REGION, help=f"the docs region and sheet prefix (default: {REGION})"
+    )
+    parser.add_argument("--sheets", type=int, default=len(SHEET_PAIRS), help="contact sheets to write")
     args = parser.parse_args(argv)
     prepared = make_pairs(args.images)
     if args.fit_grid:
         print(fit_grid(prepared))
         return
-    runs = evaluate_methods(parse_method_list(args.methods), prepared, set(SHEET_PAIRS))
+    shown = sheet_pairs(len(prepared), args.sheets)
+    runs = evaluate_methods(parse_method_list(args.methods), prepared, set(shown))
     text = table(runs, prepared)
     print(text)
     if args.write_docs:
-        sheets = contact_sheets(runs, prepared, REPO / "docs" / "images")
-        body = (
-            "## Object removal (Kodak24 at full resolution)\n\n"
-            "Made by `python benchmarks/object_removal.py --write-docs` (the protocol is in the script's "
-            "docstring): 48 fixed object-sized holes on the 24 Kodak photos at 768x512, "
-            f"{sum(item.pair.bin for item in prepared)} of them touching the border; mean hole ratio "
-            f"{np.mean([item.hole_ratio for item in prepared]):.3f}. Metrics on the composited image; "
-            "ST-LPIPS is the shift-tolerant LPIPS with the AlexNet trunk (lower is better), "
-            "`st_lpips_hole` the same on the hole's neighbourhood (its box plus a quarter each side). "
-            "`patchmatch` is PatchMatch alone (patch size 5). `@full` is one pass over the photo "
-            "(lbam 0.1's default for photos up to 1024 px); `@fit` is today's default strategy. "
-            "`+paste` is the model's raw output pasted into the hole (lbam 0.1); without it, the fill "
-            "is blended (`--blend harmonic`, the default: solved at full resolution, each hole "
-            "levelled). `+texture` adds the texture stage (`--refine texture`). The seconds were "
-            "measured with a training run sharing the two cores.\n\n"
-            + text
-            + "\n\n"
-            + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
-        )
-        write_docs(body)
+        sheets = contact_sheets(runs, prepared, REPO / "docs" / "images", args.region, shown)
+        write_docs(docs_body(args.images, args.region, prepared, text, sheets), args.region)
         print(f"updated {DOCS} and {len(sheets)} contact sheets", file=sys.stderr)
+
+
+def sheet_pairs(count: int, sheets: int) -> list[int]:
+    """Kodak's usual four pairs, or ``sheets`` pairs spread evenly over another set."""
+    if count == 48 and sheets == len(SHEET_PAIRS):
+        return list(SHEET_PAIRS)
+    return sorted({round(k * (count - 1) / max(1, sheets - 1)) for k in range(sheets)})
+
+
+def docs_body(
+    images: Path, region: str, prepared: Sequence[PreparedPair], text: str, sheets: list[Path]
+) -> str:
+    where = (
+        "Kodak24 at full resolution" if images == IMAGES else f"{images.name}, photos at their own resolution"
+    )
+    made_by = "python benchmarks/object_removal.py --write-docs" + (
+        "" if images == IMAGES else f" --images {images.name} --region {region}"
+    )
+    return (
+        f"## Object removal ({where})\n\n"
+        f"Made by `{made_by}` (the protocol is in the script's docstring): {len(prepared)} fixed "
+        f"object-sized holes on {len(prepared) // 2} photos, "
+        f"{sum(item.pair.bin for item in prepared)} of them touching the border; mean hole ratio "
+        f"{np.mean([item.hole_ratio for item in prepared]):.3f}. Metrics on the composited image; "
+        "ST-LPIPS is the shift-tolerant LPIPS with the AlexNet trunk (lower is better), "
+        "`st_lpips_hole` the same on the hole's neighbourhood (its box plus a quarter each side). "
+        "`patchmatch` is PatchMatch alone (patch size 5). `@full` is one pass over the photo "
+        "(lbam 0.1's default for photos up to 1024 px); `@fit` is today's default strategy. "
+        "`+paste` is the model's raw output pasted into the hole (lbam 0.1); without it, the fill "
+        "is blended (`--blend harmonic`, the default: solved at full resolution, each hole "
+        "levelled). `+texture` adds the texture stage (`--refine texture`).\n\n"
+        + text
+        + "\n\n"
+        + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained a
 compiles at most three times; :func:`warm_up` runs them ahead (``lbam serve`` does so at start).
 Whether compiling, bfloat16 or an exported engine (ONNX Runtime, OpenVINO) is fastest depends on
 the CPU: ``optimize(model, backend="auto")`` measures them (:mod:`lbam.inference.backends`), and
-``lbam inpaint`` and ``lbam serve`` do so by default (``--backend``).
+folder runs of ``lbam inpaint`` and ``lbam serve`` do so by default (``--backend``).
 """
 
 from __future__ import annotations
