@@ -132,9 +132,13 @@ def test_the_exported_engines_match_eager(model, name, cache):
     known = (torch.rand(2, 1, 256, 384) > 0.3).float()
     with torch.inference_mode():
         out, ref = generator(image, known), model(image, known)
-        narrow = generator(image[..., :128], known[..., :128])  # one tile wide: the graph's minimum is 2
+        narrow = generator(image[..., :128], known[..., :128])  # one tile wide
+        narrow_ref = model(image[..., :128], known[..., :128])
     assert float((out - ref).abs().max()) <= backends.FP32_TOLERANCE
-    assert torch.equal(narrow, model(image[..., :128], known[..., :128]))  # eager for that window
+    if name == "onnxruntime":  # the exported graph's smallest side is 2 tiles: eager runs that window
+        assert torch.equal(narrow, narrow_ref)
+    else:  # OpenVINO compiles the graph for the shape it gets, one tile wide included
+        assert 0 < float((narrow - narrow_ref).abs().max()) <= backends.FP32_TOLERANCE
     assert len(list((cache / "onnx").glob("*.onnx"))) == 1  # exported once into the cache
 
 

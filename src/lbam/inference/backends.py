@@ -176,12 +176,16 @@ def missing_reason(name: str, device: torch.device) -> str | None:
 
 
 def supports(name: str, height: int, width: int, multiple: int) -> bool:
-    """Whether ``name`` takes an input of this size (the ONNX graph spans 2 to 64 tiles a side)."""
-    if ENGINES[name].build not in (_onnxruntime, _openvino):
-        return True
+    """Whether ``name`` takes an input of this size: ONNX Runtime runs the exported graph as it is
+    (2 to 64 tiles a side); OpenVINO fixes the shape before compiling, which also makes the
+    one-tile windows of thin holes work (tested against eager)."""
     from lbam.export.onnx import MAX_TILES, MIN_TILES
 
-    return all(MIN_TILES <= side // multiple <= MAX_TILES for side in (height, width))
+    if ENGINES[name].build is _onnxruntime:
+        return all(MIN_TILES <= side // multiple <= MAX_TILES for side in (height, width))
+    if ENGINES[name].build is _openvino:
+        return all(1 <= side // multiple <= MAX_TILES for side in (height, width))
+    return True
 
 
 # ------------------------------------------------------------------------- keys and the verdicts
