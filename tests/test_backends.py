@@ -97,7 +97,7 @@ def test_the_verdict_is_cached_per_machine_and_reused(model, monkeypatch, cache)
 
     second = BackendGenerator(model, "auto")  # a new process would do the same: read, not measure
     assert second.backend_for(256, 256) == "fast" and calls == [(256, 256)]
-    assert second.backend_for(512, 384) == "fast" and calls == [(256, 256), (512, 384)]
+    assert second.backend_for(512, 384) == "fast" and calls == [(256, 256), (512, 512)]  # the bucket's square
 
     monkeypatch.setattr(backends, "machine_key", lambda device: "another CPU; AVX2; 2 threads")
     third = BackendGenerator(model, "auto")

@@ -47,6 +47,7 @@ from lbam.utils.machine import cpu_flags_and_model, vector_units
 FP32_TOLERANCE = 1e-5  # max abs difference from eager float32, output in [0, 1]
 BF16_MIN_PSNR = 50.0  # dB against eager float32
 ROUNDS = 5  # timed rounds; each runs every candidate once, so load changes touch all alike
+SQUARE_UP_TO = 1024  # buckets up to this side are measured on their square; larger on the input's shape
 EXTRA_HINT = "pip install 'lbam[fast]'"
 
 Runner = Callable[[Tensor, Tensor], Tensor]  # (image, known_mask) -> output, float32
@@ -372,6 +373,8 @@ class BackendGenerator(Generator):
             return self.fastest(verdict)
         if not self.measure_new:
             return "eager"
+        if bucket <= SQUARE_UP_TO and bucket % self.size_multiple == 0:
+            shape = (bucket, bucket)  # the bucket's square stands for all its shapes (thin ones too)
         _note(f"measuring {', '.join(self.names)} at {shape[0]}x{shape[1]} for this machine (once; cached)")
         return self.fastest(self.measure(shape))
 
