@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,21 +87,36 @@ def table(runs: dict[str, MethodRun], prepared: Sequence[PreparedPair]) -> str:
     return "\n".join(lines)
 
 
+def hole_crop(known_mask: np.ndarray) -> tuple[slice, slice]:
+    """The hole's bounding box grown by half its size each side (at least 48 px), within the
+    photo: what a viewer looks at, at full resolution."""
+    rows, cols = np.nonzero(~known_mask)
+    height, width = known_mask.shape
+    grow_y = max(48, (rows.max() - rows.min()) // 2)
+    grow_x = max(48, (cols.max() - cols.min()) // 2)
+    return (
+        slice(max(0, rows.min() - grow_y), min(height, rows.max() + 1 + grow_y)),
+        slice(max(0, cols.min() - grow_x), min(width, cols.max() + 1 + grow_x)),
+    )
+
+
 def contact_sheets(
     runs: dict[str, MethodRun], prepared: Sequence[PreparedPair], out: Path, region: str, shown: Sequence[int]
 ) -> list[Path]:
-    """One full-resolution sheet per shown pair: input, every method, ground truth."""
+    """One sheet per shown pair, cropped around the hole at full resolution: input, every method,
+    ground truth."""
     written = []
     for pair_id in shown:
         item = prepared[pair_id]
+        crop = hole_crop(item.known_mask)
         tiles = [
-            show_hole(item.image, item.known_mask),
-            *(run.kept[pair_id] for run in runs.values()),
-            item.image,
+            show_hole(item.image, item.known_mask)[crop],
+            *(run.kept[pair_id][crop] for run in runs.values()),
+            item.image[crop],
         ]
         columns = ["input (hole white)", *runs, "ground truth"]
         sheet = make_grid(
-            columns, [(f"{item.pair.image.stem} ({item.hole_ratio:.2f})", tiles)], max(item.image.shape)
+            columns, [(f"{item.pair.image.stem} ({item.hole_ratio:.2f})", tiles)], max(tiles[0].shape[:2])
         )
         path = out / f"{region}_{item.pair.image.stem}_{pair_id}.png"
         write_png(path, sheet)
@@ -176,11 +192,10 @@ def sheet_pairs(count: int, sheets: int) -> list[int]:
 def docs_body(
     images: Path, region: str, prepared: Sequence[PreparedPair], text: str, sheets: list[Path]
 ) -> str:
-    where = (
-        "Kodak24 at full resolution" if images == IMAGES else f"{images.name}, photos at their own resolution"
-    )
+    folder = os.path.relpath(images, REPO)
+    where = "Kodak24 at full resolution" if images == IMAGES else f"{folder}, photos at their own resolution"
     made_by = "python benchmarks/object_removal.py --write-docs" + (
-        "" if images == IMAGES else f" --images {images.name} --region {region}"
+        "" if images == IMAGES else f" --images {folder} --region {region}"
     )
     return (
         f"## Object removal ({where})\n\n"
@@ -194,7 +209,8 @@ def docs_body(
         "(lbam 0.1's default for photos up to 1024 px); `@fit` is today's default strategy. "
         "`+paste` is the model's raw output pasted into the hole (lbam 0.1); without it, the fill "
         "is blended (`--blend harmonic`, the default: solved at full resolution, each hole "
-        "levelled). `+texture` adds the texture stage (`--refine texture`).\n\n"
+        "levelled). `+texture` adds the texture stage (`--refine texture`). The contact sheets show "
+        "each hole's neighbourhood at full resolution.\n\n"
         + text
         + "\n\n"
         + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
