@@ -333,7 +333,7 @@ class BackendGenerator(Generator):
             with a one-line note.
         bf16: whether ``auto`` may choose a bfloat16 backend (where the device has it natively).
         measure_new: whether ``auto`` measures a size bucket it has no cached verdict for (False:
-            eager there; for a single photo, where measuring costs more than it saves).
+            eager there; the server's setting once it listens, so no request waits for a measure).
     """
 
     def __init__(
