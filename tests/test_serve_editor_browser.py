@@ -136,7 +136,12 @@ def test_history_original_bytes_download_format_help_and_one_toolbar_row(server,
     path = tmp_path / "photo.jpg"
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(path, quality=90)
+    held = []  # the format list arrives only after the photo is open: the download must still be a JPEG
+    page.route("**/api/v1/options", lambda route: held.append(route))
     size = open_photo(page, url, path)
+    held[0].continue_()
+    page.unroute("**/api/v1/options")
+    page.wait_for_function("document.querySelector('#strategy option') !== null")
     assert page.locator("nav.toolbar").bounding_box()["height"] < 48  # one row at 1280 px
     page.keyboard.press("r")
     drag(page, size, [(40, 40), (100, 100)])

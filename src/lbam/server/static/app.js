@@ -78,7 +78,7 @@ async function openFile(file) {
     state.mask = canvasOf(photo.width, photo.height);
     state.results = [{ photo, blob: file }];
     state.name = file.name.replace(/\.[^.]*$/, "") || "photo";
-    state.type = state.formats?.[file.type] ? file.type : "image/png";
+    state.type = file.type;  // the download's format is chosen when it is made (the format list may still be loading)
     $("hint").hidden = true;
     showHistory();
     fit();
@@ -554,9 +554,10 @@ function save(blob, name) {
 // nothing is filled), so the colour profile and EXIF of the original are kept.
 async function download() {
   if (!state.photo) return;
-  const format = state.formats?.[state.type] ?? { name: "png", suffix: ".png" };
+  await optionsLoaded;
+  const format = state.formats?.[state.type] ?? { name: "png", suffix: ".png", media_type: "image/png" };
   const name = `${state.name}_inpainted${format.suffix}`;
-  if (state.blob.type === state.type && state.results[0].blob === state.blob) {
+  if (state.blob.type === format.media_type && state.results[0].blob === state.blob) {
     save(state.blob, name);  // nothing was changed: the original's bytes
     return;
   }
@@ -679,5 +680,5 @@ async function loadOptions() {
 }
 
 showModel();
-loadOptions().catch(() => status("could not load the options from the server", "error"));
+const optionsLoaded = loadOptions().catch(() => status("could not load the options from the server", "error"));
 loadModels().catch(() => status("could not load the model list from the server", "error"));
