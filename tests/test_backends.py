@@ -232,3 +232,17 @@ def test_a_served_model_never_measures_inside_a_request(model, monkeypatch):
     served = _settled(BackendGenerator(model, "auto"))
     monkeypatch.setattr(backends, "measure", lambda *a, **k: pytest.fail("measured in a request"))
     assert served.backend_for(512, 512) == "eager"
+
+
+def test_a_folder_run_leaves_compiling_out_of_auto(model, monkeypatch):
+    """Inductor compiles again in every process: a folder run's auto does not consider it, and a
+    verdict that chose it (a server's) serves the folder run with the fastest of the others."""
+    fast = _make_fast(model)
+    compiling = Engine(lambda m, dtype: lambda i, k: fast(m, i, k), compiles_per_process=True)
+    monkeypatch.setitem(backends.ENGINES, "inductor", compiling)
+    _engine(monkeypatch, "slow", _slow)
+    monkeypatch.setattr(backends, "candidates", lambda device, bf16: ["eager", "inductor", "slow"])
+    server = BackendGenerator(model, "auto")
+    assert server.backend_for(256, 256) == "inductor"
+    folder = BackendGenerator(model, "auto", compiled=False)
+    assert "inductor" not in folder.names and folder.backend_for(256, 256) == "eager"

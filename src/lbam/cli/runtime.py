@@ -115,11 +115,12 @@ def backend_choice(args: argparse.Namespace, many: bool) -> str:
     return backend
 
 
-def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool) -> nn.Module:
+def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool, server: bool = False) -> nn.Module:
     """``model`` as ``--precision`` and ``--backend`` ask.
 
     ``many``: it will fill many windows (a folder, a server), where bfloat16 and the measured
-    backend are the defaults.
+    backend are the defaults. ``server``: a long-lived process, where ``auto`` may also choose a
+    compiled backend (its compile, once per process, would cost a folder run more than it saves).
     """
     from lbam.inference.backends import BackendGenerator
     from lbam.inference.optimize import optimize
@@ -128,4 +129,4 @@ def runtime_model(model: nn.Module, args: argparse.Namespace, many: bool) -> nn.
     backend = backend_choice(args, many)
     if backend == "eager":  # torch as it is, in bfloat16 where --precision asks and the device has it
         return optimize(model, precision, compile=False)
-    return BackendGenerator(model, backend, bf16=precision != "fp32")
+    return BackendGenerator(model, backend, bf16=precision != "fp32", compiled=server)

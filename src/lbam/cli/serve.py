@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)  # before the model loads: a port in use fails at once
     apply_threads(args)
     device = resolve_device(args.device)
-    model = _prepared(runtime_model(get_model(args.model, device), args, many=True), device)
+    model = _prepared(runtime_model(get_model(args.model, device), args, many=True, server=True), device)
     settings = ServerSettings(
         str(args.model),
         args.max_upload_mb,
@@ -149,7 +149,7 @@ def _shelf(args: argparse.Namespace, model: object, device: object) -> object:
         str(args.model),
         model,
         installed,
-        lambda name: _settled(runtime_model(get_model(name, device), args, many=True)),
+        lambda name: _settled(runtime_model(get_model(name, device), args, many=True, server=True)),
     )
 
 

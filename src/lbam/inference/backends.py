@@ -147,13 +147,14 @@ class Engine:
     dtype: torch.dtype = torch.float32
     modules: tuple[str, ...] = ()
     cpu_only: bool = False
+    compiles_per_process: bool = False  # builds anew in every process (seconds), unlike a cached file
 
 
 ENGINES: dict[str, Engine] = {
     "eager": Engine(_eager),
     "eager-bf16": Engine(_eager, torch.bfloat16),
-    "inductor": Engine(_inductor),
-    "inductor-bf16": Engine(_inductor, torch.bfloat16),
+    "inductor": Engine(_inductor, compiles_per_process=True),
+    "inductor-bf16": Engine(_inductor, torch.bfloat16, compiles_per_process=True),
     "onnxruntime": Engine(_onnxruntime, modules=("onnxruntime", "onnxscript"), cpu_only=True),
     "openvino": Engine(_openvino, modules=("openvino", "onnxscript"), cpu_only=True),
 }
@@ -334,10 +335,17 @@ class BackendGenerator(Generator):
         bf16: whether ``auto`` may choose a bfloat16 backend (where the device has it natively).
         measure_new: whether ``auto`` measures a size bucket it has no cached verdict for (False:
             eager there; the server's setting once it listens, so no request waits for a measure).
+        compiled: whether ``auto`` may choose inductor, which compiles again (from its cache, 2 to
+            6 s per window shape) in every new process: worth it for a server, not for a folder run.
     """
 
     def __init__(
-        self, model: Generator, backend: str = "auto", bf16: bool = False, measure_new: bool = True
+        self,
+        model: Generator,
+        backend: str = "auto",
+        bf16: bool = False,
+        measure_new: bool = True,
+        compiled: bool = True,
     ) -> None:
         if backend not in CHOICES:
             raise LbamError(f"backend must be one of {', '.join(CHOICES)}, got {backend!r}")
@@ -348,6 +356,8 @@ class BackendGenerator(Generator):
         self.device = next(model.parameters()).device
         self.backend, self.measure_new = backend, measure_new
         self.names = candidates(self.device, bf16) if backend == "auto" else [backend]
+        if backend == "auto" and not compiled:  # a short-lived process: no per-process compile
+            self.names = [n for n in self.names if not ENGINES[n].compiles_per_process]
         self.chosen: dict[int, str] = {}  # size bucket -> backend
         self._runners: dict[str, Runner] = {"eager": _eager(self.inner, torch.float32)}
         self._key = ""
