@@ -210,24 +210,35 @@ def measure_modes(model_name: str, size: int, repeats: int) -> dict:
     }
 
 
+def cold_then_warm(flag: str, model_name: str, size: int, repeats: int) -> tuple[dict, dict]:
+    """``--FLAG model size`` twice in fresh processes sharing one empty cache folder (the lbam cache
+    with its ONNX files and inductor's): the first finds it empty (*cold*), the second filled
+    (*warm*, one round, there for its first-use times)."""
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="lbam-home-") as home:
+        env = {**os.environ, "LBAM_HOME": home, "TORCHINDUCTOR_CACHE_DIR": f"{home}/inductor"}
+        for run_repeats in (repeats, 1):
+            command = [sys.executable, __file__, flag, model_name, str(size), "--repeats", str(run_repeats)]
+            result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+            runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return runs[0], runs[1]
+
+
 def run_modes(models: list[str], sizes: list[int], repeats: int) -> list[dict]:
     """Each (model, size) twice in fresh processes: an empty inductor cache, then the filled one."""
     rows = []
     for model_name in models:
         for size in sizes:
-            with tempfile.TemporaryDirectory(prefix="lbam-inductor-") as cache:
-                env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
-                runs = []
-                for run_repeats in (repeats, 1):  # the warm run is there for its compile times
-                    command = [sys.executable, __file__, "--modes-one", model_name, str(size)]
-                    command += ["--repeats", str(run_repeats)]
-                    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-                    runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            row = runs[0]
-            row["warm_compile_s"] = runs[1]["compile_s"]
+            row, warm = cold_then_warm("--modes-one", model_name, size, repeats)
+            row["warm_compile_s"] = warm["compile_s"]
             rows.append(row)
             print(f"{model_name} {size}px: {row['median_s']}", file=sys.stderr)
     return rows
+
+
+def cell(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    """A table cell: the number with ``digits`` decimals, or empty where there is none."""
+    return "" if value is None else f"{value:.{digits}f}{suffix}"
 
 
 def modes_table(rows: list[dict], ceilings: dict[str, float], repeats: int) -> str:
@@ -260,7 +271,7 @@ def modes_table(rows: list[dict], ceilings: dict[str, float], repeats: int) -> s
                 f"| {r['model']} | {r['size']} | {mode} | {median:.4f} | {median / eager:.2f}x | "
                 f"{achieved / 1e9:.1f} | {100 * achieved / ceiling:.0f}% | "
                 f"{'(reference)' if mode == 'eager fp32' else r['error'][mode]} | "
-                f"{'' if cold is None else f'{cold:.1f}'} | {'' if warm is None else f'{warm:.1f}'} |"
+                f"{cell(cold)} | {cell(warm)} |"
             )
     return "\n".join(lines)
 
@@ -307,16 +318,8 @@ def run_backends(models: list[str], sizes: list[int], repeats: int) -> list[dict
     rows = []
     for model_name in models:
         for size in sizes:
-            with tempfile.TemporaryDirectory(prefix="lbam-home-") as home:
-                env = {**os.environ, "LBAM_HOME": home, "TORCHINDUCTOR_CACHE_DIR": f"{home}/inductor"}
-                runs = []
-                for run_repeats in (repeats, 1):
-                    command = [sys.executable, __file__, "--backends-one", model_name, str(size)]
-                    command += ["--repeats", str(run_repeats)]
-                    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-                    runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            row = runs[0]
-            row["warm_first_use"] = runs[1]["first_use"]
+            row, warm = cold_then_warm("--backends-one", model_name, size, repeats)
+            row["warm_first_use"] = warm["first_use"]
             rows.append(row)
             print(f"{model_name} {size}px: {row['seconds']} -> {row['backend']}", file=sys.stderr)
     return rows
@@ -341,10 +344,10 @@ def backends_table(rows: list[dict], repeats: int) -> str:
             median = r["seconds"].get(name)
             cold, warm = r["first_use"].get(name), r["warm_first_use"].get(name)
             lines.append(
-                f"| {r['model']} | {r['size']} | {name} | {'' if median is None else f'{median:.4f}'} | "
-                f"{'' if median is None else f'{median / eager:.2f}x'} | "
-                f"{r['errors'].get(name, '(reference)')} | {'' if cold is None else f'{cold:.1f}'} | "
-                f"{'' if warm is None else f'{warm:.1f}'} | {'yes' if name == r['backend'] else ''} |"
+                f"| {r['model']} | {r['size']} | {name} | {cell(median, 4)} | "
+                f"{cell(None if median is None else median / eager, 2, 'x')} | "
+                f"{r['errors'].get(name, '(reference)')} | {cell(cold)} | {cell(warm)} | "
+                f"{'yes' if name == r['backend'] else ''} |"
             )
     return "\n".join(lines)
 
