@@ -24,12 +24,15 @@ def test_demo_writes_picture_and_prints_scores(tmp_path, capsys):
     assert main(["demo", "--model", str(model), "--out", str(out), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split() == ["method", "PSNR", "(dB)", "SSIM"]
-    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in printed[1:4]}
-    assert set(rows) == {"tiny", "telea", "navier-stokes"}
+    rows = {
+        name: [float(psnr_db), float(ssim_value)]
+        for name, psnr_db, ssim_value in (line.rsplit(maxsplit=2) for line in printed[1:5])
+    }
+    assert set(rows) == {"tiny", "texture (default)", "telea", "navier-stokes"}
     for psnr_db, ssim_value in rows.values():
         assert 10 < psnr_db < 60 and 0 < ssim_value <= 1
     picture = Image.open(out)
-    # 3 x 2 tiles of 451 x 300 with labels and gaps
+    # 3 x 2 tiles of 451 x 300 with labels and gaps: input, truth, network, texture, Telea, NS
     assert picture.width == 3 * 451 + 2 * 4 and picture.height == 2 * (300 + 16) + 4
 
 

@@ -116,7 +116,9 @@ def test_generator_blends_as_lbam_inpaint_does_by_default(tiny_lbam_file):
     path, model = tiny_lbam_file
     method = make_method(f"lbam:{path}")
     assert method.name == "lbam:tiny" and method.options.blend == "harmonic"
-    assert make_method(f"lbam:{path}@fit+paste").options == InpaintOptions(strategy="fit", blend="paste")
+    assert make_method(f"lbam:{path}@fit+paste").options == InpaintOptions(
+        strategy="fit", blend="paste", refine="none"
+    )
     truth = smooth_image(128, 128)
     known = square_hole(128, 128)
     given = truth * known[..., None]

@@ -117,3 +117,93 @@ def test_patchmatch_is_an_evaluation_method():
     np.testing.assert_array_equal(result[known], image[known])
     assert make_method("lbam:lbam-compact@fit+texture").name == "lbam:lbam-compact@fit+texture"
     assert make_method("lbam:lbam-compact+texture+paste").options.blend == "paste"
+
+
+def test_texture_is_the_default(model):
+    from lbam.options import InpaintOptions
+
+    assert InpaintOptions().refine == "texture"
+    photo = _gradient(160, 200, (90, 120, 60), (60, 90, 40))
+    hole = np.zeros((160, 200), bool)
+    hole[50:110, 60:140] = True
+    np.testing.assert_array_equal(inpaint(photo, hole, model), inpaint(photo, hole, model, refine="texture"))
+
+
+def _edge_scene(slope: float, offset: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two noisy flat colours split by a straight line; returns the photo and the line's row per column."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:320, 0:480]
+    line = offset + slope * (cols[0] - 240)
+    lower = (rows >= line)[..., None]
+    photo = np.where(lower, np.array([90, 140, 60]), np.array([70, 120, 200])) + rng.normal(
+        0, 6, (320, 480, 3)
+    )
+    return np.clip(photo, 0, 255).astype(np.uint8), line
+
+
+def _edge_error(result: np.ndarray, hole: np.ndarray, line: np.ndarray) -> float:
+    """Mean distance (px) between the edge in each hole column and the true line."""
+    upper, lower = np.array([70, 120, 200.0]), np.array([90, 140, 60.0])
+    towards_lower = ((result - upper) @ (lower - upper)) / ((lower - upper) @ (lower - upper)) > 0.5
+    errors = []
+    for col in np.nonzero(hole.any(0))[0]:
+        rows = np.nonzero(hole[:, col])[0]
+        edge = rows.max() + 1 - towards_lower[rows.min() : rows.max() + 1, col].sum()
+        errors.append(abs(edge - line[col]))
+    return float(np.mean(errors))
+
+
+@needs_patchmatch
+def test_texture_continues_an_edge_through_a_hole(model):
+    """A straight edge between two flat colours, through a 130x120 hole: the texture stage
+    continues it (measured: 2.6 px off on average, 5.2 px at worst) where the network alone bends
+    it (8.2 px, 22.8 px)."""
+    hole = np.zeros((320, 480), bool)
+    hole[100:230, 180:300] = True
+    errors = {"texture": [], "none": []}
+    for slope, offset, seed in ((0.2, 160, 0), (-0.35, 150, 1), (0.0, 170, 2), (0.6, 165, 3)):
+        photo, line = _edge_scene(slope, offset, seed)
+        for refine, found in errors.items():
+            found.append(_edge_error(inpaint(photo, hole, model, refine=refine), hole, line))
+    print({refine: f"{np.mean(found):.2f} px" for refine, found in errors.items()})
+    assert np.mean(errors["texture"]) <= 3.0 and max(errors["texture"]) <= 4.0
+    assert np.mean(errors["texture"]) < 0.5 * np.mean(errors["none"])
+
+
+def test_without_patchmatch_the_texture_stage_keeps_the_network_fill(model, monkeypatch, capsys):
+    from lbam.inference import pipeline
+
+    monkeypatch.setattr(exemplar, "available", lambda: False)
+    pipeline._note_no_patchmatch.cache_clear()
+    photo = _gradient(120, 160, (90, 120, 60), (60, 90, 40))
+    hole = np.zeros((120, 160), bool)
+    hole[40:80, 50:110] = True
+    first = inpaint(photo, hole, model)
+    second = inpaint(photo, hole, model)
+    np.testing.assert_array_equal(first, inpaint(photo, hole, model, refine="none"))
+    assert capsys.readouterr().err.count("needs pypatchmatch") == 1  # one line, once
+    np.testing.assert_array_equal(first, second)
+    pipeline._note_no_patchmatch.cache_clear()
+
+
+@pytest.mark.parametrize("side", [300, 1200])  # within and beyond the side the low-pass works at
+def test_the_low_pass_sees_only_the_hole(side):
+    inside = np.zeros((side, side), bool)
+    inside[side // 4 : side // 2, side // 3 : 2 * side // 3] = True
+    field = np.random.default_rng(0).random((side, side, 3)).astype(np.float32)  # noise outside
+    field[inside] = (0.2, 0.5, 0.8)
+    smooth = exemplar.low_pass_inside(field, inside, sigma=0.03 * side)
+    assert smooth.shape == field.shape
+    np.testing.assert_allclose(
+        smooth[inside], np.broadcast_to((0.2, 0.5, 0.8), smooth[inside].shape), atol=1e-4
+    )
+
+
+def test_classical_fills_have_no_texture_stage():
+    from lbam.model.classical import ClassicalFill
+
+    photo = _gradient(120, 160, (90, 120, 60), (60, 90, 40))
+    hole = np.zeros((120, 160), bool)
+    hole[40:80, 50:110] = True
+    telea = ClassicalFill("telea")
+    np.testing.assert_array_equal(inpaint(photo, hole, telea), inpaint(photo, hole, telea, refine="none"))

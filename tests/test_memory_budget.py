@@ -24,7 +24,7 @@ from test_serve_api import LOCAL, hole, png, post
 
 def test_the_estimate_grows_with_what_the_strategy_feeds_the_model():
     card = load_model("lbam-compact").card
-    full, fit = InpaintOptions(strategy="full"), InpaintOptions()
+    full, fit = InpaintOptions(strategy="full", refine="none"), InpaintOptions(refine="none")
     assert estimate_bytes(4000, 3000, full, card) > 5 * estimate_bytes(4000, 3000, fit, card)
     # fit's windows do not grow with the photo: only its copies of the photo do
     small, large = estimate_bytes(1000, 1000, fit, card), estimate_bytes(4000, 3000, fit, card)
@@ -35,7 +35,8 @@ def test_the_estimate_grows_with_what_the_strategy_feeds_the_model():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["full", "fit"])
-def test_the_estimate_covers_the_measured_peak(strategy):
+@pytest.mark.parametrize("refine", ["none", "texture"])
+def test_the_estimate_covers_the_measured_peak(strategy, refine):
     code = textwrap.dedent(f"""
         import numpy as np, torch, lbam
         from lbam.inference.pipeline import get_model
@@ -48,17 +49,18 @@ def test_the_estimate_covers_the_measured_peak(strategy):
         model = get_model("lbam-compact", "cpu")
         image = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
         hole = np.zeros((1000, 1000), bool); hole[250:500, 250:500] = True
-        lbam.inpaint(image[:300, :300], hole[:300, :300], model, strategy="{strategy}")  # warm
+        lbam.inpaint(image[:300, :300], hole[:300, :300], model, strategy="{strategy}", refine="{refine}")  # warm
         open("/proc/self/clear_refs", "w").write("5")  # the high-water mark starts again from here
         before = status("VmRSS:")
-        lbam.inpaint(image, hole, model, strategy="{strategy}")
+        lbam.inpaint(image, hole, model, strategy="{strategy}", refine="{refine}")
         print(status("VmHWM:") - before)
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     measured = int(done.stdout.split()[-1])
-    estimated = estimate_bytes(1000, 1000, InpaintOptions(strategy=strategy), load_model("lbam-compact").card)
-    print(f"{strategy}: measured {measured / 2**20:.0f} MB, estimated {estimated / 2**20:.0f} MB")
+    options = InpaintOptions(strategy=strategy, refine=refine)
+    estimated = estimate_bytes(1000, 1000, options, load_model("lbam-compact").card)
+    print(f"{strategy}, {refine}: measured {measured / 2**20:.0f} MB, estimated {estimated / 2**20:.0f} MB")
     assert measured <= estimated
     if strategy == "full":  # and not absurdly above it (fit's own peak is within the noise)
         assert estimated <= 4 * measured + budget.FIXED_BYTES

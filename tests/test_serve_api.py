@@ -196,7 +196,7 @@ def test_a_full_queue_answers_503_with_retry_after(model):
     worker = app.state.worker
     with TestClient(app, base_url=LOCAL) as client:
         loop = asyncio.new_event_loop()
-        running = loop.run_in_executor(None, lambda: post(client, png(photo()), png(hole())))
+        running = loop.run_in_executor(None, lambda: post(client, png(photo()), png(hole()), refine="none"))
         for _ in range(200):  # wait until the first request holds the only slot
             if worker._slots._value == 0:
                 break

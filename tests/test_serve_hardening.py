@@ -55,11 +55,14 @@ def live_server(app, **config) -> Iterator[int]:
         thread.join(10)
 
 
-def _multipart(image: bytes, mask: bytes, boundary: str = "b0undary") -> bytes:
+def _multipart(image: bytes, mask: bytes, boundary: str = "b0undary", **fields: str) -> bytes:
     parts = []
     for name, data in (("image", image), ("mask", mask)):
         head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.png"\r\n'
         parts.append(head.encode() + b"Content-Type: image/png\r\n\r\n" + data + b"\r\n")
+    for name, value in fields.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(head.encode() + value.encode() + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -101,7 +104,7 @@ def test_a_full_queue_answers_503_without_reading_the_upload(model):
     app = create_app(Gated(model, gate), "cpu", ServerSettings("slow", queue_size=0))
     with TestClient(app, base_url=LOCAL) as client:
         loop = asyncio.new_event_loop()
-        running = loop.run_in_executor(None, lambda: post(client, png(photo()), png(hole())))
+        running = loop.run_in_executor(None, lambda: post(client, png(photo()), png(hole()), refine="none"))
         for _ in range(200):  # until the first request holds the only slot
             if app.state.worker._slots._value == 0:
                 break
@@ -287,7 +290,7 @@ def test_a_queued_request_whose_client_leaves_never_runs(model):
 
     gate = threading.Event()
     slow = Gated(model, gate)
-    body = _multipart(png(photo()), png(hole()))
+    body = _multipart(png(photo()), png(hole()), refine="none")  # the gated network fills
     head = (
         f"POST /api/v1/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         "Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n"

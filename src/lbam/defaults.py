@@ -21,5 +21,6 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 STRATEGIES = ("auto", "fit", "full", "crop", "resize")
 # How a fill meets the photo (lbam.inference.pipeline.blend_fill).
 BLENDS = ("harmonic", "paste")
-# What follows the network (lbam.inference.pipeline.refine_fill): texture = exemplar synthesis.
-REFINES = ("none", "texture")
+# What follows the network (lbam.inference.pipeline.refine_fill): texture = patches of the photo
+# laid out as the network's fill (lbam.imaging.exemplar.texture_fill), none = the network alone.
+REFINES = ("texture", "none")

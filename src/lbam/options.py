@@ -58,7 +58,8 @@ class InpaintOptions:
         crop_min_size: the smallest window side (crop).
         blend: "harmonic" (the fill is shifted to meet the photo without a seam) or "paste" (the
             model's output as is).
-        refine: "none" (the network's fill) or "texture" (exemplar synthesis guided by it).
+        refine: "texture" (patches of the photo around each hole, laid out as the network's fill)
+            or "none" (the network's fill alone).
 
     Raises:
         LbamError: a value of the wrong type or out of its range, naming the option.
@@ -106,9 +107,9 @@ class InpaintOptions:
         choices=BLENDS,
     )
     refine: str = _option(
-        "none",
-        "texture: after the network, fill each hole with patches of the photo around it, laid out "
-        "as the network's fill (PatchMatch); none: the network's fill alone",
+        "texture",
+        "texture: fill each hole with patches of the photo around it (PatchMatch), their colour "
+        "layout the network's; none: the network's fill alone (smooth, the paper's output)",
         choices=REFINES,
     )
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ from torch import Tensor, nn
 from lbam.defaults import BACKEND_CHOICES as CHOICES
 from lbam.defaults import BACKENDS
 from lbam.errors import LbamError
+from lbam.inference.optimize import OptimizedGenerator
 from lbam.model.card import Generator, card_of
 from lbam.model.catalog import cache_dir
 from lbam.utils.device import bf16_supported
@@ -68,20 +68,11 @@ class Verdict:
 
 
 def _eager(model: nn.Module, dtype: torch.dtype) -> Runner:
-    import copy
-
-    inner = model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
-
-    def run(image: Tensor, known_mask: Tensor) -> Tensor:
-        return inner(image.to(dtype), known_mask.to(dtype)).float()
-
-    return run
+    return OptimizedGenerator(model, dtype, compile=False)
 
 
 def _inductor(model: nn.Module, dtype: torch.dtype) -> Runner:
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
-    eager = _eager(model, dtype)
-    return torch.compile(eager, backend="inductor", options={"freezing": True})
+    return OptimizedGenerator(model, dtype, compile=True)
 
 
 def onnx_path(model: nn.Module) -> Path:

@@ -4,7 +4,10 @@ Measured with ``lbam-compact`` on a CPU (peak resident memory above the loaded m
 ``full`` 368 MB at 1 Mpx and 1,097 MB at 4 Mpx (about 245 bytes per pixel the model sees, plus
 ~125 MB); ``fit`` 70, 121 and 275 MB at 1, 4 and 12 Mpx (about 20 bytes per photo pixel for its
 copies of the photo, plus its windows). The model's activations grow with its width, that is with
-the square root of its parameter count. :func:`estimate_bytes` rounds these up; a request whose
+the square root of its parameter count. The texture stage (``refine="texture"``, after the model)
+adds float copies of each window at full resolution (up to the whole photo; PatchMatch itself
+works on at most 512 px a side): measured 335 and 931 MB at 1 and 4 Mpx with ``full`` (313 and
+959 MB without it), 43 and 199 MB with ``fit`` (40 and 194 MB). :func:`estimate_bytes` rounds these up; a request whose
 estimate is over the budget is refused before it is decoded (:func:`check_budget`).
 """
 
@@ -14,12 +17,14 @@ import math
 import os
 
 from lbam.errors import PixelLimitError
+from lbam.imaging import exemplar
 from lbam.model.card import GeneratorCard
 from lbam.options import InpaintOptions
 
 BYTES_PER_PHOTO_PIXEL = 32  # the decoded photo, its float copy, the result and the hole map
 BYTES_PER_MODEL_PIXEL = 300  # activations per pixel a pass of lbam-compact sees
 COMPACT_PARAMETERS = 4_272_180
+BYTES_PER_TEXTURE_PIXEL = 40  # the texture stage's copies per pixel of its window, at most the photo
 FIXED_BYTES = 200 << 20
 FIT_WINDOW_SIDE = 2  # fit's windows are at most this many training crops on a side (FIT_ZOOM)
 
@@ -39,7 +44,10 @@ def estimate_bytes(width: int, height: int, options: InpaintOptions, card: Gener
     pixels = width * height
     scale = math.sqrt(max(card.parameters, 1) / COMPACT_PARAMETERS)
     activations = BYTES_PER_MODEL_PIXEL * scale * model_pixels(pixels, options, card)
-    return int(FIXED_BYTES + BYTES_PER_PHOTO_PIXEL * pixels + activations)
+    texture = options.refine == "texture" and exemplar.available()
+    return int(
+        FIXED_BYTES + (BYTES_PER_PHOTO_PIXEL + texture * BYTES_PER_TEXTURE_PIXEL) * pixels + activations
+    )
 
 
 def machine_memory_bytes() -> int:

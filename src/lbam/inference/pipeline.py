@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,7 @@ from torch import nn
 
 from lbam.defaults import BLENDS, DEFAULT_MODEL, REFINES
 from lbam.errors import LbamError
-from lbam.imaging.exemplar import patchmatch_fill
+from lbam.imaging import exemplar
 from lbam.imaging.harmonic import harmonize
 from lbam.imaging.io import (
     Picture,
@@ -181,35 +182,58 @@ def run_model(model: nn.Module, color: np.ndarray, hole: np.ndarray) -> np.ndarr
 def predict(
     model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None, options: InpaintOptions
 ) -> np.ndarray:
-    """The fill (H, W, 3) float32 for a region, the model run downscaled to ``max_size`` if longer.
+    """The fill (H, W, 3) float32 for a region: the network's fill, the options' blend
+    (:func:`blend_fill`), then their texture stage (``refine``, :func:`refine_fill`), whose colour
+    layout is the blended fill's: so the texture meets the photo without a rim, too.
 
-    The small hole map keeps every low-resolution pixel that overlaps a hole, so no hole is lost.
-    The options' texture stage (``refine``, :func:`refine_fill`) and blend (:func:`blend_fill`) run
-    at full resolution, after the upscaling: blended at the model's scale and then upscaled, the
-    fill's edge missed the photo by 2 to 6 grey levels, a visible rim.
+    ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole. ``max_size``:
+    the longest side a network pass sees (None: the region's own size). A classical fill given as
+    the model (the server's Telea, Navier-Stokes, PatchMatch) is its own fill: no texture stage.
     """
+    refine = "none" if card_of(model).architecture == "classical" else options.refine
+    output = blend_fill(network_fill(model, color, hole, max_size), color, hole, options.blend)
+    return refine_fill(output, color, hole, refine)
+
+
+def network_fill(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None) -> np.ndarray:
+    """The network's fill (H, W, 3) float32, the model run downscaled to ``max_size`` if the region
+    is longer. The small hole map keeps every low-resolution pixel that overlaps a hole, so no hole
+    is lost; what follows (texture, blend) runs at full resolution, after the upscaling: blended at
+    the model's scale and then upscaled, the fill's edge missed the photo by 2 to 6 grey levels."""
     height, width = hole.shape
     scale = 1.0 if max_size is None else max_size / max(height, width)
     if scale >= 1.0:
-        output = run_model(model, color, hole)
-    else:
-        small = scaled_size(height, width, scale)
-        output = run_model(model, shrink(color, small), shrink_hole(hole, small))
-        output = cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
-    output = refine_fill(output, color, hole, options.refine)
-    return blend_fill(output, color, hole, options.blend)
+        return run_model(model, color, hole)
+    small = scaled_size(height, width, scale)
+    output = run_model(model, shrink(color, small), shrink_hole(hole, small))
+    return cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def refine_fill(output: np.ndarray, color: np.ndarray, hole: np.ndarray, refine: str) -> np.ndarray:
-    """The texture stage: "none" keeps the network's fill; "texture" fills the hole with patches
-    of the window's known pixels, their layout guided by the network's fill
-    (:func:`lbam.imaging.exemplar.patchmatch_fill`)."""
+    """The texture stage after the network's ``output``: "none" keeps it; "texture" fills the hole
+    with patches of the window's known pixels, their colour layout the network's
+    (:func:`lbam.imaging.exemplar.texture_fill`), or keeps the network's fill with a one-line note
+    where pypatchmatch does not load."""
+    if refine not in REFINES:
+        raise LbamError(f"unknown refine {refine!r}; use one of {', '.join(REFINES)}")
     if refine == "none":
         return output
-    if refine != "texture":
-        raise LbamError(f"unknown refine {refine!r}; use one of {', '.join(REFINES)}")
-    pixels = from_unit(to_unit(color), np.dtype(np.uint8), 3)
-    return patchmatch_fill(pixels, hole, guide=output)
+    if not exemplar.available():
+        _note_no_patchmatch()
+        return output
+    return exemplar.texture_fill(_uint8_rgb(color), hole, output)
+
+
+@functools.cache
+def _note_no_patchmatch() -> None:
+    print(
+        "lbam: note: the texture stage needs pypatchmatch (Linux x86-64); using the network's fill",
+        file=sys.stderr,
+    )
+
+
+def _uint8_rgb(color: np.ndarray) -> np.ndarray:
+    return from_unit(to_unit(color), np.dtype(np.uint8), 3)
 
 
 def blend_fill(output: np.ndarray, color: np.ndarray, hole: np.ndarray, blend: str) -> np.ndarray:
