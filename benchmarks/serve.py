@@ -8,7 +8,9 @@
 The server runs in a child process with the packaged model on the CPU and the default queue (one
 inference at a time, 4 waiting). Each client sends ``--requests`` photos (512x512 crops of the
 bundled demo photo with a 64x160 hole), one after the other; a 503 is counted, not retried. Every
-run is bounded in requests and in time, and only 127.0.0.1 is contacted.
+run is bounded in requests and in time, and only 127.0.0.1 is contacted. Requests ask for
+``refine=none``, the network's fill alone: this measures the model and the server; the default
+texture stage adds PatchMatch's time (docs/benchmarks.md, "lbam inpaint end to end").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from lbam.server import CHROMIUM_FLAGS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 TIME_LIMIT_S = 300
+REFINE = "none"  # the network's fill alone (see the module doc)
 
 
 def free_port() -> int:
@@ -78,7 +81,11 @@ def request_body() -> tuple[bytes, str]:
             + buffer.getvalue()
             + b"\r\n"
         )
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+    return b"".join(parts) + refine_field(boundary) + f"--{boundary}--\r\n".encode(), boundary
+
+
+def refine_field(boundary: str) -> bytes:
+    return f'--{boundary}\r\nContent-Disposition: form-data; name="refine"\r\n\r\n{REFINE}\r\n'.encode()
 
 
 def client(url: str, body: bytes, boundary: str, count: int, deadline: float, out: list) -> None:
@@ -122,7 +129,7 @@ def large_body() -> tuple[bytes, str]:
             + buffer.getvalue()
             + b"\r\n"
         )
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+    return b"".join(parts) + refine_field(boundary) + f"--{boundary}--\r\n".encode(), boundary
 
 
 def soak(port: int, pid: int, seconds: float, clients: int) -> str:
@@ -265,7 +272,8 @@ def main() -> None:
             "serve",
             "lbam serve under load (CPU)",
             "python benchmarks/serve.py --write-docs",
-            "protocol in its docstring: 512 px photos, the packaged model, one inference at a time with 4 "
+            "protocol in its docstring: 512 px photos, the packaged model (`refine=none`: the network's fill "
+            "alone), one inference at a time with 4 "
             "waiting; a client that finds the queue full gets 503 and does not retry; one server per "
             "backend (`--backend eager`, then `--backend auto`, whose choice is shown).\n\n" + text,
         )

@@ -17,8 +17,9 @@ spec names ``@STRATEGY`` (``lbam:lbam-compact@fit``): then it runs as ``lbam inp
 --strategy STRATEGY`` does. Its fill meets the photo as ``lbam inpaint``'s default ``--blend
 harmonic`` has it, unless the spec ends in ``+paste`` (``lbam:lbam-compact+paste``,
 ``lbam:lbam-compact@fit+paste``): the raw output, as lbam 0.1 pasted it. The network's fill is
-measured alone (the paper's protocol) unless the spec has ``+texture`` (``lbam:lbam-compact@fit+texture``):
-then the texture stage of ``lbam inpaint --refine texture`` follows it.
+measured alone (the paper's protocol, ``lbam inpaint --refine none``) unless the spec has
+``+texture`` (``lbam:lbam-compact@fit+texture``): then the texture stage follows it, as in
+``lbam inpaint``'s default.
 """
 
 from __future__ import annotations
