@@ -207,3 +207,17 @@ def test_classical_fills_have_no_texture_stage():
     hole[40:80, 50:110] = True
     telea = ClassicalFill("telea")
     np.testing.assert_array_equal(inpaint(photo, hole, telea), inpaint(photo, hole, telea, refine="none"))
+
+
+@needs_patchmatch
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_texture_keeps_sixteen_bit_and_grey_and_alpha_pixels_exact(model, channels):
+    rng = np.random.default_rng(channels)
+    photo = rng.integers(0, 65536, (90, 130, channels), dtype=np.uint16)
+    photo = photo[..., 0] if channels == 1 else photo
+    hole = np.zeros((90, 130), bool)
+    hole[30:60, 40:90] = True
+    result = inpaint(photo, hole, model)
+    assert result.dtype == np.uint16 and result.shape == photo.shape
+    np.testing.assert_array_equal(result[~hole], photo[~hole])
+    assert not np.array_equal(result[hole], photo[hole])
