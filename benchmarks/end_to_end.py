@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -82,14 +81,15 @@ SETUPS = (("lbam", 1, "texture"), ("lbam", 1, "none"), ("Pillow", 1, "none"), ("
 
 def window_megapixels(mask: Path) -> float:
     """Megapixels of the windows the default strategy fills for ``mask`` (the hole as lbam grows it)."""
-    from lbam.imaging.masks import read_mask
+    from lbam import load_model
+    from lbam.imaging.masks import prepare_hole, read_mask
     from lbam.inference.pipeline import fit_plan, hole_boxes
     from lbam.options import InpaintOptions
 
-    options = InpaintOptions()
-    hole = cv2.dilate(read_mask(mask).astype(np.uint8), np.ones((2 * options.dilate + 1,) * 2, np.uint8))
-    plan = fit_plan(hole.shape, options.context, 256)
-    windows = [plan(box)[0] for box in hole_boxes(hole.astype(bool))]
+    options, hole = InpaintOptions(), read_mask(mask)
+    hole = prepare_hole(hole, hole.shape, dilate=options.dilate)
+    plan = fit_plan(hole.shape, options.context, load_model("lbam-compact").card.train_size)
+    windows = [plan(box)[0] for box in hole_boxes(hole)]
     return sum((bottom - top) * (right - left) for top, bottom, left, right in windows) / 1e6
 
 

@@ -181,6 +181,8 @@ def test_without_patchmatch_the_texture_stage_keeps_the_network_fill(model, monk
     first = inpaint(photo, hole, model)
     second = inpaint(photo, hole, model)
     np.testing.assert_array_equal(first, inpaint(photo, hole, model, refine="none"))
+    _, report = pipeline.inpaint_picture(pipeline.picture_from_array(photo), hole, model)
+    assert report.refine == "none"  # what ran, as the server's X-Lbam-Refine reports it
     assert capsys.readouterr().err.count("needs pypatchmatch") == 1  # one line, once
     np.testing.assert_array_equal(first, second)
     pipeline._note_no_patchmatch.cache_clear()
@@ -200,13 +202,17 @@ def test_the_low_pass_sees_only_the_hole(side):
 
 
 def test_classical_fills_have_no_texture_stage():
+    from lbam.inference.pipeline import inpaint_picture, picture_from_array
     from lbam.model.classical import ClassicalFill
+    from lbam.options import InpaintOptions
 
     photo = _gradient(120, 160, (90, 120, 60), (60, 90, 40))
     hole = np.zeros((120, 160), bool)
     hole[40:80, 50:110] = True
     telea = ClassicalFill("telea")
     np.testing.assert_array_equal(inpaint(photo, hole, telea), inpaint(photo, hole, telea, refine="none"))
+    _, report = inpaint_picture(picture_from_array(photo), hole, telea, InpaintOptions())
+    assert report.refine == "none"
 
 
 @needs_patchmatch

@@ -221,6 +221,18 @@ def test_the_blend_option_reaches_the_pipeline(client):
     assert (results["harmonic"][~known] != results["paste"][~known]).any()
 
 
+def test_the_refine_header_says_which_texture_stage_ran(client):
+    from lbam.imaging import exemplar
+
+    image, mask = png(photo()), png(hole())
+    default = post(client, image, mask)
+    assert default.status_code == 200
+    assert default.headers["X-Lbam-Refine"] == ("texture" if exemplar.available() else "none")
+    assert post(client, image, mask, refine="none").headers["X-Lbam-Refine"] == "none"
+    telea = post(client, image, mask, model="telea")  # a classical fill is its own fill
+    assert telea.status_code == 200 and telea.headers["X-Lbam-Refine"] == "none"
+
+
 def test_openapi_documents_the_options(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/api/v1/inpaint"]["post"]["requestBody"]["content"]

@@ -17,6 +17,7 @@ Patches come only from the window's known pixels; the result is deterministic fo
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import cv2
@@ -34,6 +35,7 @@ EDGE_FADE = 2.0  # px: how far into the hole the fill fades from the structure's
 _LOCK = threading.Lock()  # the library's seed is a global: one call at a time
 
 
+@functools.cache  # asked for every window: a failed import is not retried each time
 def available() -> bool:
     """True when pypatchmatch and its native library load on this machine."""
     try:

@@ -82,12 +82,14 @@ FIT_ZOOM = 1.0
 
 @dataclasses.dataclass
 class InpaintReport:
-    """What :func:`inpaint_picture` did: the strategy used, the hole's share of the photo, model passes."""
+    """What :func:`inpaint_picture` did: the strategy used, the hole's share of the photo, model
+    passes, seconds, and the texture stage that ran (:func:`texture_stage`)."""
 
     strategy: str
     hole_fraction: float
     model_calls: int
     seconds: float
+    refine: str = "none"
 
 
 def get_model(
@@ -187,12 +189,22 @@ def predict(
     layout is the blended fill's: so the texture meets the photo without a rim, too.
 
     ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole. ``max_size``:
-    the longest side a network pass sees (None: the region's own size). A classical fill given as
-    the model (the server's Telea, Navier-Stokes, PatchMatch) is its own fill: no texture stage.
+    the longest side a network pass sees (None: the region's own size).
     """
-    refine = "none" if card_of(model).architecture == "classical" else options.refine
     output = blend_fill(network_fill(model, color, hole, max_size), color, hole, options.blend)
-    return refine_fill(output, color, hole, refine)
+    return refine_fill(output, color, hole, texture_stage(model, options))
+
+
+def texture_stage(model: nn.Module, options: InpaintOptions) -> str:
+    """The texture stage that runs for ``model``: the options' ``refine``, but "none" for a
+    classical fill (the server's Telea, Navier-Stokes, PatchMatch), which is its own fill, and,
+    with a one-line note, where pypatchmatch does not load."""
+    if card_of(model).architecture == "classical" or options.refine == "none":
+        return "none"
+    if not exemplar.available():
+        _note_no_patchmatch()
+        return "none"
+    return options.refine
 
 
 def network_fill(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size: int | None) -> np.ndarray:
@@ -212,14 +224,10 @@ def network_fill(model: nn.Module, color: np.ndarray, hole: np.ndarray, max_size
 def refine_fill(output: np.ndarray, color: np.ndarray, hole: np.ndarray, refine: str) -> np.ndarray:
     """The texture stage after the network's ``output``: "none" keeps it; "texture" fills the hole
     with patches of the window's known pixels, their colour layout the network's
-    (:func:`lbam.imaging.exemplar.texture_fill`), or keeps the network's fill with a one-line note
-    where pypatchmatch does not load."""
+    (:func:`lbam.imaging.exemplar.texture_fill`)."""
     if refine not in REFINES:
         raise LbamError(f"unknown refine {refine!r}; use one of {', '.join(REFINES)}")
     if refine == "none":
-        return output
-    if not exemplar.available():
-        _note_no_patchmatch()
         return output
     return exemplar.texture_fill(_uint8_rgb(color), hole, output)
 
@@ -461,7 +469,8 @@ def inpaint_picture(
             )
         color, calls = inpaint_regions(model, picture.color, hole, plan, options, progress)
     seconds = time.perf_counter() - start
-    return picture.with_color(color), InpaintReport(strategy, hole_fraction, calls, seconds)
+    report = InpaintReport(strategy, hole_fraction, calls, seconds, texture_stage(model, options))
+    return picture.with_color(color), report
 
 
 def inpaint(

@@ -51,7 +51,6 @@ from torch import nn
 from lbam._version import __version__
 from lbam.defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 from lbam.errors import Cancelled, LbamError, NotAnImageError, PixelLimitError
-from lbam.imaging.classical import CLASSICAL_FILLS
 from lbam.imaging.formats import BY_PILLOW, SERVED_FORMATS
 from lbam.options import DEFAULT_QUALITY, QUALITY_RANGE, InpaintOptions, describe_options
 from lbam.server.inpainting import (
@@ -168,7 +167,7 @@ def _work_routes(
             "X-Lbam-Model": parsed.model,
             "X-Lbam-Strategy": result.strategy,
             "X-Lbam-Blend": parsed.options.blend,
-            "X-Lbam-Refine": "none" if parsed.model in CLASSICAL_FILLS else parsed.options.refine,
+            "X-Lbam-Refine": result.refine,
             "X-Lbam-Hole-Fraction": f"{result.hole_fraction:.6f}",
         }
         if settings.output_dir is not None:

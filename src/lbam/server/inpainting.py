@@ -50,6 +50,7 @@ class Result:
     seconds: float
     strategy: str
     hole_fraction: float
+    refine: str
 
 
 class Busy(Exception):
@@ -219,15 +220,15 @@ def inpaint_bytes(
     )
     if hole.any():
         picture, report = inpaint_picture(picture, hole, model, options, job.progress)
-        strategy = report.strategy
+        strategy, refine = report.strategy, report.refine
     else:
-        strategy = "none"
+        strategy, refine = "none", "none"
     served = picture.format in BY_PILLOW and BY_PILLOW[picture.format].served
     chosen = fmt or (picture.format if served else "PNG")
     job.report("encoding")
     data, _ = encode_picture(picture, chosen, quality)
     job.report("done")
-    return Result(data, chosen, time.perf_counter() - start, strategy, float(hole.mean()))
+    return Result(data, chosen, time.perf_counter() - start, strategy, float(hole.mean()), refine)
 
 
 def select_bytes(image: bytes, points: Any, box: Any, max_pixels: int, job: Job | None = None) -> bytes:
