@@ -4,6 +4,7 @@ from the photo with --refine texture; known pixels exact, results repeatable."""
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 import lbam
 from lbam.imaging import exemplar
+from lbam.inference import pipeline
 from lbam.inference.pipeline import get_model
 
 # These tests check exact hole geometry: the hole as given, without the default dilation.
@@ -156,7 +158,7 @@ def _edge_error(result: np.ndarray, hole: np.ndarray, line: np.ndarray) -> float
 @needs_patchmatch
 def test_texture_continues_an_edge_through_a_hole(model):
     """A straight edge between two flat colours, through a 130x120 hole: the texture stage
-    continues it (measured: 2.6 px off on average, 5.2 px at worst) where the network alone bends
+    continues it (measured: 0.7 px off on average, 2.6 px at worst) where the network alone bends
     it (8.2 px, 22.8 px)."""
     hole = np.zeros((320, 480), bool)
     hole[100:230, 180:300] = True
@@ -166,13 +168,32 @@ def test_texture_continues_an_edge_through_a_hole(model):
         for refine, found in errors.items():
             found.append(_edge_error(inpaint(photo, hole, model, refine=refine), hole, line))
     print({refine: f"{np.mean(found):.2f} px" for refine, found in errors.items()})
-    assert np.mean(errors["texture"]) <= 3.0 and max(errors["texture"]) <= 4.0
+    assert np.mean(errors["texture"]) <= 2.0 and max(errors["texture"]) <= 3.0
     assert np.mean(errors["texture"]) < 0.5 * np.mean(errors["none"])
 
 
-def test_without_patchmatch_the_texture_stage_keeps_the_network_fill(model, monkeypatch, capsys):
-    from lbam.inference import pipeline
+def test_the_texture_source_reaches_beyond_the_window(model):
+    """PatchMatch copies from more photo than the network sees: the window grows by the hole's
+    longer side times TEXTURE_CONTEXT each side, clipped to the photo, and knows where the window
+    lies in it; without a texture stage there is none."""
+    photo = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    hole = np.zeros((300, 500), bool)
+    hole[140:160, 100:140] = True
+    hole[10:20, 480:490] = True  # another hole, in the source but not in the window
+    window, box = (110, 190, 60, 180), (140, 160, 100, 140)
+    source = pipeline.texture_source(photo, hole, window, box, model, lbam.InpaintOptions())
+    margin = math.ceil(pipeline.TEXTURE_CONTEXT * 40)
+    top, left = max(110 - margin, 0), max(60 - margin, 0)
+    assert source.color.shape == (min(190 + margin, 300) - top, min(180 + margin, 500) - left, 3)
+    assert (source.top, source.left) == (110 - top, 60 - left)
+    rows, cols = slice(source.top, source.top + 80), slice(source.left, source.left + 120)
+    np.testing.assert_array_equal(source.color[rows, cols], photo[110:190, 60:180])
+    np.testing.assert_array_equal(source.hole[rows, cols], hole[110:190, 60:180])
+    none = lbam.InpaintOptions(refine="none")
+    assert pipeline.texture_source(photo, hole, window, box, model, none) is None
 
+
+def test_without_patchmatch_the_texture_stage_keeps_the_network_fill(model, monkeypatch, capsys):
     monkeypatch.setattr(exemplar, "available", lambda: False)
     pipeline._note_no_patchmatch.cache_clear()
     photo = _gradient(120, 160, (90, 120, 60), (60, 90, 40))
@@ -199,6 +220,30 @@ def test_the_low_pass_sees_only_the_hole(side):
     np.testing.assert_allclose(
         smooth[inside], np.broadcast_to((0.2, 0.5, 0.8), smooth[inside].shape), atol=1e-4
     )
+
+
+def _detail_strength(image: np.ndarray, where: np.ndarray) -> float:
+    return float((image - cv2.GaussianBlur(image, (0, 0), 3))[where].std())
+
+
+@pytest.mark.parametrize("side", [300, 1200])
+def test_copied_detail_is_damped_to_the_rings_strength(side):
+    """Stripes copied into a calm wall are damped to about the wall's grain; grain like the ring's
+    keeps the allowed share of its strength; the known pixels and the low frequencies do not move."""
+    rng = np.random.default_rng(0)
+    hole = np.zeros((side, side), bool)
+    hole[side // 3 : 2 * side // 3, side // 3 : 2 * side // 3] = True
+    calm = (0.5 + rng.normal(0, 0.01, (side, side, 3))).astype(np.float32)
+    stripes = 0.25 * np.sin(np.arange(side) * 2 * np.pi / 6)[None, :, None]
+    busy = np.where(hole[..., None], calm + stripes, calm).astype(np.float32)
+    damped = exemplar.match_detail(busy, hole)
+    np.testing.assert_array_equal(damped[~hole], busy[~hole])
+    assert _detail_strength(damped, hole) < 1.5 * _detail_strength(calm, ~hole)  # was 18x; 0.9x now
+    assert abs(float(damped[hole].mean() - busy[hole].mean())) < 0.01
+    grain = (0.5 + rng.normal(0, 0.05, (side, side, 3))).astype(np.float32)
+    kept = exemplar.match_detail(grain, hole)
+    allowed = np.sqrt(exemplar.DETAIL_ALLOWANCE)
+    assert _detail_strength(kept, hole) > 0.9 * allowed * _detail_strength(grain, hole)
 
 
 def test_classical_fills_have_no_texture_stage():
