@@ -172,23 +172,29 @@ def test_texture_continues_an_edge_through_a_hole(model):
     assert np.mean(errors["texture"]) < 0.5 * np.mean(errors["none"])
 
 
+@needs_patchmatch
 def test_the_texture_source_reaches_beyond_the_window(model):
-    """PatchMatch copies from more photo than the network sees: the window grows by the hole's
-    longer side times TEXTURE_CONTEXT each side, clipped to the photo, and knows where the window
-    lies in it; without a texture stage there is none."""
+    """PatchMatch copies from more photo than the network sees: TEXTURE_CONTEXT times the hole's
+    longer side each side of the hole, or the window where that reaches further, clipped to the
+    photo; it knows where the window lies in it; without a texture stage there is none."""
     photo = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     hole = np.zeros((300, 500), bool)
     hole[140:160, 100:140] = True
     hole[10:20, 480:490] = True  # another hole, in the source but not in the window
     window, box = (110, 190, 60, 180), (140, 160, 100, 140)
-    source = pipeline.texture_source(photo, hole, window, box, model, lbam.InpaintOptions())
+    options = lbam.InpaintOptions()
+    source = pipeline.texture_source(photo, hole, window, box, model, options)
     margin = math.ceil(pipeline.TEXTURE_CONTEXT * 40)
-    top, left = max(110 - margin, 0), max(60 - margin, 0)
-    assert source.color.shape == (min(190 + margin, 300) - top, min(180 + margin, 500) - left, 3)
+    top, bottom = max(min(110, 140 - margin), 0), min(max(190, 160 + margin), 300)
+    left, right = max(min(60, 100 - margin), 0), min(max(180, 140 + margin), 500)
+    assert bottom - top > 80 and right - left > 120  # this case reaches beyond the window
+    assert source.color.shape == (bottom - top, right - left, 3)
     assert (source.top, source.left) == (110 - top, 60 - left)
     rows, cols = slice(source.top, source.top + 80), slice(source.left, source.left + 120)
     np.testing.assert_array_equal(source.color[rows, cols], photo[110:190, 60:180])
     np.testing.assert_array_equal(source.hole[rows, cols], hole[110:190, 60:180])
+    wide = (0, 300, 0, 500)  # a window reaching further than the margin is the source
+    assert pipeline.texture_source(photo, hole, wide, box, model, options).color.shape == photo.shape
     none = lbam.InpaintOptions(refine="none")
     assert pipeline.texture_source(photo, hole, window, box, model, none) is None
 

@@ -34,8 +34,8 @@ import numpy as np
 from lbam.errors import LbamError
 from lbam.imaging.pixels import scaled_size, shrink, shrink_hole
 
-# 3 and 7 scored worse on object-sized holes; 7 and 9 continue a straight edge more exactly (1.2 px
-# off against 3.3 on average), but 7 lost ST-LPIPS (0.0958 against 0.0923 on Kodak object removal)
+# 3 and 7 scored worse on object-sized holes (7: ST-LPIPS 0.0958 against 0.0923 on Kodak object
+# removal, without match_detail); a wider source (Source) straightens edges more than a larger patch
 PATCH_SIZE = 5
 MAX_SIDE = 512  # larger windows run downscaled: the same score at a fraction of the time
 STRUCTURE_BLUR = 0.03  # sigma of the network's share (its colour layout), of the window's longer side

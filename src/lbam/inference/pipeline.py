@@ -78,9 +78,11 @@ Box = tuple[int, int, int, int]
 
 # fit: the longest side a window is run at, in units of the model's training crop.
 FIT_ZOOM = 1.0
-# More photo each side of a window for PatchMatch to copy from, in multiples of the hole region's
-# longer side: it continues edges more exactly with more context (lbam.imaging.exemplar.Source).
-TEXTURE_CONTEXT = 1.0  # 0.5 and 2 scored alike on object holes; 0 moved edges 2 to 3 px
+# The photo PatchMatch copies from reaches at least this many times the hole region's longer side
+# beyond it (fit's window reaches ``context``, 1): it continues edges more exactly with more photo
+# (lbam.imaging.exemplar.Source). Fit's window plus 0.5, 1 or 2 hole-sizes scored alike on object
+# holes; the window alone moved a straight edge 2 to 3 px.
+TEXTURE_CONTEXT = 2.0
 
 
 @dataclasses.dataclass
@@ -390,14 +392,14 @@ def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowP
 def texture_source(
     color: np.ndarray, hole: np.ndarray, window: Box, box: Box, model: nn.Module, options: InpaintOptions
 ) -> exemplar.Source | None:
-    """The region around ``window`` that the texture stage copies from: ``TEXTURE_CONTEXT`` times
-    the hole ``box``'s longer side more photo each side (None when no texture stage runs).
-    ``hole`` (H, W) bool, True = hole, is the whole photo's."""
+    """The region the texture stage copies from for the hole region ``box``: ``window`` and, where
+    it reaches less far, ``TEXTURE_CONTEXT`` times the box's longer side of photo each side (None
+    when no texture stage runs). ``hole`` (H, W) bool, True = hole, is the whole photo's."""
     if texture_stage(model, options) == "none":
         return None
     margin = math.ceil(TEXTURE_CONTEXT * max(box[1] - box[0], box[3] - box[2]))
-    top, bottom = max(window[0] - margin, 0), min(window[1] + margin, hole.shape[0])
-    left, right = max(window[2] - margin, 0), min(window[3] + margin, hole.shape[1])
+    top, bottom = max(min(window[0], box[0] - margin), 0), min(max(window[1], box[1] + margin), hole.shape[0])
+    left, right = max(min(window[2], box[2] - margin), 0), min(max(window[3], box[3] + margin), hole.shape[1])
     region = (slice(top, bottom), slice(left, right))
     return exemplar.Source(_uint8_rgb(color[region]), hole[region], window[0] - top, window[2] - left)
 
