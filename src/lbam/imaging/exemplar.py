@@ -69,31 +69,25 @@ class Source(NamedTuple):
     left: int
 
 
-def texture_fill(
-    color: np.ndarray, hole: np.ndarray, structure: np.ndarray, seed: int = 0, source: Source | None = None
-) -> np.ndarray:
+def texture_fill(hole: np.ndarray, structure: np.ndarray, source: Source, seed: int = 0) -> np.ndarray:
     """PatchMatch's fill of ``hole`` with its low frequencies replaced by those of ``structure``
     and its detail damped where stronger than around the hole (module doc).
 
     Args:
-        color: (H, W, 3) uint8 RGB.
-        hole: (H, W) bool, True = hole.
+        hole: (H, W) bool, True = hole, of the window to fill.
         structure: (H, W, 3) float in [0, 1], a fill whose colour layout to keep (the network's).
+        source: the window's photo and the region around it to copy patches from (the window
+            itself at (0, 0) when nothing more). PatchMatch continues an edge more exactly with
+            more context: a straight edge through a hole 130 px high came back 0.4 to 1.6 px off
+            with 180 px of photo each side, 3.2 to 3.8 px off with 130 px.
         seed: PatchMatch's seed; equal inputs and seed give equal results.
-        source: a larger region around ``color`` to copy patches from (None: ``color`` itself).
-            PatchMatch continues an edge more exactly with more context: a straight edge through
-            a hole 130 px high came back 0.4 to 1.6 px off with 180 px of photo each side, 3.2 to
-            3.8 px off with 130 px.
 
     Returns:
-        (H, W, 3) float32 in [0, 1]; at known pixels it equals ``color``.
+        (H, W, 3) float32 in [0, 1]; at known pixels it equals the photo.
     """
-    if source is None:
-        filled = patchmatch_fill(color, hole, seed)
-    else:
-        rows = slice(source.top, source.top + hole.shape[0])
-        cols = slice(source.left, source.left + hole.shape[1])
-        filled = patchmatch_fill(source.color, source.hole, seed, part=(rows, cols))
+    rows = slice(source.top, source.top + hole.shape[0])
+    cols = slice(source.left, source.left + hole.shape[1])
+    filled = patchmatch_fill(source.color, source.hole, seed, part=(rows, cols))
     structure = structure.astype(np.float32)
     side = max(hole.shape)
     textured = filled + low_pass_inside(structure - filled, hole, STRUCTURE_BLUR * side)

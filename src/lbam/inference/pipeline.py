@@ -246,7 +246,9 @@ def refine_fill(
         raise LbamError(f"unknown refine {refine!r}; use one of {', '.join(REFINES)}")
     if refine == "none":
         return output
-    return exemplar.texture_fill(_uint8_rgb(color), hole, output, source=source)
+    if source is None:
+        source = exemplar.Source(_uint8_rgb(color), hole, 0, 0)
+    return exemplar.texture_fill(hole, output, source)
 
 
 @functools.cache
