@@ -8,6 +8,7 @@ import torch
 
 import lbam
 from inference_helpers import Recorder
+from lbam.inference import pipeline
 from lbam.inference.pipeline import crop_window, hole_boxes
 from lbam.model.lbam import LBAMGenerator
 
@@ -130,3 +131,13 @@ def test_fit_feeds_the_model_at_most_three_shapes(model):
         inpaint(photo, hole, recorder)
     assert set(recorder.shapes) <= {(256, 256), (256, 128), (128, 256)}
     assert len(recorder.shapes) >= 10
+
+
+def test_windows_run_at_once_only_while_they_add_up_to_no_more_than_the_photo(monkeypatch):
+    monkeypatch.setattr(pipeline, "usable_cpus", lambda: 8)
+    small = [(0, 100, 0, 100)] * 6
+    assert pipeline.window_threads(small, 1000 * 1000) == pipeline.WINDOW_THREADS
+    assert pipeline.window_threads(small[:2], 1000 * 1000) == 2  # no more threads than windows
+    assert pipeline.window_threads(small, 6 * 100 * 100 - 1) == 1  # together larger than the photo
+    monkeypatch.setattr(pipeline, "usable_cpus", lambda: 1)
+    assert pipeline.window_threads(small, 1000 * 1000) == 1

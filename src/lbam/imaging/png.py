@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lbam.utils.files import atomic_write_bytes
+from lbam.utils.machine import usable_cpus
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types by channel count: grey, grey + alpha, RGB, RGBA.
@@ -78,7 +79,7 @@ def up_filtered(pixels: np.ndarray) -> np.ndarray:
 
 def _deflate(lines: np.ndarray, level: int, threads: int | None) -> bytes:
     """One zlib stream of ``lines``' bytes, its parts deflated in parallel and joined."""
-    workers = threads or min(4, os.cpu_count() or 1)
+    workers = threads or min(4, usable_cpus())
     parts = 1 if lines.nbytes < PARALLEL_BYTES or workers == 1 else 2 * workers
     bounds = np.linspace(0, lines.shape[0], parts + 1).astype(int)
     pieces = [lines[bounds[i] : bounds[i + 1]].tobytes() for i in range(parts)]

@@ -34,11 +34,13 @@ Either way only hole pixels are written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +71,8 @@ from lbam.model.card import card_of
 from lbam.model.loading import load_model
 from lbam.options import InpaintOptions
 from lbam.utils.device import resolve_device
+from lbam.utils.machine import usable_cpus
+from lbam.utils.parallel import ordered_map
 
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -83,6 +87,8 @@ FIT_ZOOM = 1.0
 # (lbam.imaging.exemplar.Source). Fit's window plus 0.5, 1 or 2 hole-sizes scored alike on object
 # holes; the window alone moved a straight edge 2 to 3 px.
 TEXTURE_CONTEXT = 2.0
+# Windows filled at once: PatchMatch, most of a window's time, runs outside the GIL.
+WINDOW_THREADS = 4
 
 
 @dataclasses.dataclass
@@ -193,6 +199,7 @@ def predict(
     max_size: int | None,
     options: InpaintOptions,
     source: exemplar.Source | None = None,
+    network_lock: contextlib.AbstractContextManager = contextlib.nullcontext(),
 ) -> np.ndarray:
     """The fill (H, W, 3) float32 for a region: the network's fill, the options' blend
     (:func:`blend_fill`), then their texture stage (``refine``, :func:`refine_fill`), whose colour
@@ -200,9 +207,11 @@ def predict(
 
     ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole. ``max_size``:
     the longest side a network pass sees (None: the region's own size). ``source``: a larger
-    region the texture stage copies patches from (None: the region itself).
+    region the texture stage copies patches from (None: the region itself). ``network_lock`` is
+    held over the network and the blend: windows filled at once share one pass's memory.
     """
-    output = blend_fill(network_fill(model, color, hole, max_size), color, hole, options.blend)
+    with network_lock:
+        output = blend_fill(network_fill(model, color, hole, max_size), color, hole, options.blend)
     return refine_fill(output, color, hole, texture_stage(model, options), source)
 
 
@@ -416,27 +425,51 @@ def inpaint_regions(
 ) -> tuple[np.ndarray, int]:
     """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes.
 
-    ``progress(done, total)`` is called before each window and after the last; an exception it
-    raises (e.g. :class:`lbam.errors.Cancelled`) stops the work there.
+    The windows are independent (each reads the photo, not the others' fills), so up to
+    ``WINDOW_THREADS`` of them are filled at once (:func:`window_threads`); their fills are pasted
+    in order, so the result is the same for any number of threads. ``progress(done, total)`` is
+    called before each window (before its fill is awaited, with threads) and after the last; an
+    exception it raises (e.g. :class:`lbam.errors.Cancelled`) stops the work there: windows not
+    yet started never start.
     """
     result = color.copy()
     boxes = hole_boxes(hole)
-    for index, box in enumerate(boxes):
-        if progress is not None:
-            progress(index, len(boxes))
-        (top, bottom, left, right), max_size = plan(box)
+    planned = [(box, *plan(box)) for box in boxes]
+    network_lock = threading.Lock()
+
+    def fill(item: tuple[Box, Box, int | None]) -> tuple[Box, np.ndarray, np.ndarray]:
+        box, (top, bottom, left, right), max_size = item
         window_hole = hole[top:bottom, left:right]
         source = texture_source(color, hole, (top, bottom, left, right), box, model, options)
-        output = predict(model, color[top:bottom, left:right], window_hole, max_size, options, source)
+        window_color = color[top:bottom, left:right]
+        output = predict(model, window_color, window_hole, max_size, options, source, network_lock)
         # Paste only this box's hole pixels: holes of other boxes get their own, centred window.
         own = np.zeros_like(window_hole)
-        rows = slice(box[0] - top, box[1] - top)
-        cols = slice(box[2] - left, box[3] - left)
+        rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
         own[rows, cols] = window_hole[rows, cols]
-        paste_holes(result[top:bottom, left:right], own, output)
+        return (top, bottom, left, right), own, output
+
+    workers = window_threads([window for _, window, _ in planned], hole.size)
+    with contextlib.closing(ordered_map(fill, planned, workers)) as fills:
+        for index in range(len(boxes)):
+            if progress is not None:
+                progress(index, len(boxes))
+            (top, bottom, left, right), own, output = next(fills)
+            paste_holes(result[top:bottom, left:right], own, output)
     if progress is not None:
         progress(len(boxes), len(boxes))
     return result, len(boxes)
+
+
+def window_threads(windows: list[Box], photo_pixels: int) -> int:
+    """How many windows to fill at once: one per usable CPU, at most ``WINDOW_THREADS``, and one
+    where the windows together are larger than the photo. The memory estimate
+    (:mod:`lbam.inference.budget`) allows the texture stage's copies of one photo's worth of
+    windows and one network pass at a time (``predict``'s lock), so it holds either way."""
+    area = sum((bottom - top) * (right - left) for top, bottom, left, right in windows)
+    if area > photo_pixels:
+        return 1
+    return max(1, min(len(windows), WINDOW_THREADS, usable_cpus()))
 
 
 def _picture_of(image: object, max_pixels: int) -> Picture:

@@ -42,3 +42,12 @@ def machine_description() -> str:
     """
     model, flags = cpu_flags_and_model()
     return f"{model}, {os.cpu_count()} logical CPUs, {vector_units(flags)}"
+
+
+def usable_cpus() -> int:
+    """The logical CPUs this process may run on: its affinity where the OS reports one (a
+    container or ``taskset`` may allow fewer than the machine has), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
