@@ -240,8 +240,8 @@ def docs_body(
         "levelled). `lbam:` rows without `+texture` are the network alone (`--refine none`); "
         "`+texture` is lbam's default fill, the network then texture from the photo (PatchMatch's "
         "fill with the network's low frequencies, `--refine texture`). The contact sheets show "
-        "each hole's neighbourhood at full resolution; the seconds were measured with other work "
-        "sharing the two cores.\n\n"
+        "each hole's neighbourhood at full resolution; the seconds are wall time per pair on the "
+        "machine that ran it (a photo's separate holes filled in parallel).\n\n"
         + text
         + "\n\n"
         + "\n".join(f"![{p.stem}](images/{p.name})" for p in sheets)
