@@ -134,15 +134,15 @@ def texture_fill(hole: np.ndarray, structure: np.ndarray, source: Source, seed: 
     structure = structure.astype(np.float32)
     side = max(hole.shape)
     textured = filled + low_pass_inside(structure - filled, hole, STRUCTURE_BLUR * side)
-    textured = match_detail(textured, hole)
+    depth = hole_depth(hole)  # the damping and the fade both go by it
+    textured = match_detail(textured, hole, depth)
     # the last pixels before the photo fade to ``structure``, which meets it without a step
-    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
     edge = np.exp(-depth / EDGE_FADE)[..., None]
     textured += edge * (structure - textured)
     return np.where(hole[..., None], np.clip(textured, 0.0, 1.0), filled)
 
 
-def match_detail(fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def match_detail(fill: np.ndarray, hole: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
     """``fill`` (H, W, 3) float32 with its detail inside ``hole`` (H, W) bool damped wherever it is
     stronger than the detail of the known pixels around the hole.
 
@@ -150,7 +150,8 @@ def match_detail(fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
     into sky, a window frame into a wall); the eye reads that as a ghost, and every such pixel costs
     PSNR. The detail (the fill less its low-pass over the hole) is scaled down where its local energy
     exceeds a share of the energy the known ring carries at that place (:func:`detail_allowance`);
-    it is never scaled up. Known pixels are returned unchanged.
+    it is never scaled up. Known pixels are returned unchanged. ``depth``: :func:`hole_depth` of
+    ``hole``, if the caller has it.
     """
     side = max(hole.shape)
     known = ~hole
@@ -161,16 +162,22 @@ def match_detail(fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
     distance = cv2.distanceTransform(known.astype(np.uint8), cv2.DIST_L2, 3)
     ring = known & (distance < RING * side)
     expected = low_pass_inside(np.square(known_detail).sum(-1, keepdims=True), ring, RING_REACH * side)
-    gain = np.sqrt(detail_allowance(hole) * expected / np.maximum(energy, 1e-8)).clip(0.0, 1.0)
+    allowance = detail_allowance(hole_depth(hole) if depth is None else depth)
+    gain = np.sqrt(allowance * expected / np.maximum(energy, 1e-8)).clip(0.0, 1.0)
     damped = fill - (1.0 - gain) * detail
     return np.where(hole[..., None], damped, fill)
 
 
-def detail_allowance(hole: np.ndarray) -> np.ndarray:
-    """(H, W, 1) float32: the share of the ring's detail energy allowed at each pixel of ``hole``
-    (H, W) bool, ``EDGE_ALLOWANCE`` at its edge falling to ``DETAIL_ALLOWANCE`` with the depth."""
-    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)[..., None]
-    return DETAIL_ALLOWANCE + (EDGE_ALLOWANCE - DETAIL_ALLOWANCE) * np.exp(-depth / ALLOWANCE_DEPTH)
+def hole_depth(hole: np.ndarray) -> np.ndarray:
+    """(H, W) float32: each pixel's distance in px to the nearest known pixel (0 outside ``hole``)."""
+    return cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def detail_allowance(depth: np.ndarray) -> np.ndarray:
+    """(H, W, 1) float32: the share of the ring's detail energy allowed at each hole pixel, from
+    its ``depth`` (:func:`hole_depth`): ``EDGE_ALLOWANCE`` at the edge falling to ``DETAIL_ALLOWANCE``."""
+    falling = np.exp(-depth[..., None] / ALLOWANCE_DEPTH)
+    return DETAIL_ALLOWANCE + (EDGE_ALLOWANCE - DETAIL_ALLOWANCE) * falling
 
 
 def low_pass_inside(field: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
