@@ -87,7 +87,7 @@ def _colour_errors(model, photos, radii, centres) -> tuple[list[float], list[flo
 
 def test_no_colour_cast_on_flat_regions(model):
     """Mean colour error inside the holes, over flat gradients and hole sizes, no larger than
-    Navier-Stokes's (which continues a flat region exactly)."""
+    Navier-Stokes's, which averages the grain of a wider border (measured 0.098 against 0.105)."""
     cases = [
         _gradient(400, 560, (70, 130, 220), (150, 190, 240)),  # a blue sky
         _gradient(400, 560, (128, 128, 120), (110, 110, 105)),  # a grey wall
@@ -95,7 +95,7 @@ def test_no_colour_cast_on_flat_regions(model):
     ]
     ours, theirs = _colour_errors(model, cases, (6, 20, 50), ((100, 150), (200, 350), (300, 200)))
     print(f"mean colour error: lbam {np.mean(ours):.3f}, Navier-Stokes {np.mean(theirs):.3f} grey levels")
-    assert np.mean(ours) <= np.mean(theirs) + 0.05  # within rounding to 8 bits of each other
+    assert np.mean(ours) <= np.mean(theirs)
     assert max(ours) < 0.5  # no hole carries a cast
 
 
@@ -114,7 +114,7 @@ FLAT_CROPS = (
 @pytest.mark.slow
 def test_no_colour_cast_on_real_skies_and_walls(model):
     """The default fill (with texture) of round holes in real flat regions: mean colour error
-    inside the holes no larger than Navier-Stokes's (measured 0.355 against 0.368 grey levels)."""
+    inside the holes no larger than Navier-Stokes's (measured 0.358 against 0.368 grey levels)."""
     crops = [
         np.asarray(load_rgb(shared_file("eval", "kodak24", name)))[top : top + 160, left : left + 160].copy()
         for name, top, left in FLAT_CROPS
@@ -139,6 +139,26 @@ def test_texture_is_repeatable_and_keeps_known_pixels(model):
     smooth = inpaint(photo, hole, model, refine="none")
     detail = lambda image: float(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)[hole].std())  # noqa: E731
     assert detail(first) > 1.5 * detail(smooth)
+
+
+@needs_patchmatch
+def test_texture_keeps_the_structures_level_in_every_hole():
+    """The copied detail shifts no hole's mean colour: each region averages to the structure's."""
+    rng = np.random.default_rng(4)
+    photo = cv2.GaussianBlur(rng.integers(60, 200, (200, 260, 3), dtype=np.uint8), (0, 0), 1.2)
+    hole = np.zeros((200, 260), np.uint8)
+    for cy, cx, radius in ((40, 50, 6), (150, 60, 9), (60, 200, 5)):
+        cv2.circle(hole, (cx, cy), radius, 1, -1)
+    hole[110:170, 140:230] = 1
+    hole = hole.astype(bool)
+    structure = cv2.GaussianBlur(photo.astype(np.float32) / 255, (0, 0), 4)
+    result = exemplar.texture_fill(hole, structure, exemplar.Source(photo, hole, 0, 0))
+    count, labels = cv2.connectedComponents(hole.astype(np.uint8))
+    assert count == 5
+    for label in range(1, count):
+        region = labels == label
+        np.testing.assert_allclose(result[region].mean(0), structure[region].mean(0), atol=1e-5)
+    assert result[hole].std() > 1.2 * structure[hole].std()  # and the detail is there
 
 
 @needs_patchmatch

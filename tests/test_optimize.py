@@ -39,8 +39,11 @@ def test_bf16_is_close_to_fp32_and_leaves_the_original_alone(model):
         reference = model(image, known)
     fast = optimize(model, "bf16", compile=False)
     output = fast(image, known)
-    assert output.dtype == torch.float32 and output.shape == reference.shape
+    assert output.dtype == torch.float32 and output.shape == reference.shape and output.is_contiguous()
     assert next(model.parameters()).dtype == torch.float32  # a copy was converted, not the model
+    conv_weights = [p for p in model.parameters() if p.dim() == 4]
+    assert conv_weights and all(p.is_contiguous() for p in conv_weights)  # nor its memory format
+    assert fast.inner.encoder[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
     mse = (output - reference).pow(2).mean().item()
     psnr = 10 * np.log10(1 / max(mse, 1e-20))
     if bf16_supported(torch.device("cpu")):

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from lbam.errors import LbamError
+from lbam.imaging.harmonic import remove_mean
 from lbam.imaging.pixels import scaled_size, shrink, shrink_hole
 
 # 3 and 7 scored worse on object-sized holes (7: ST-LPIPS 0.0958 against 0.0923 on Kodak object
@@ -137,9 +138,21 @@ def texture_fill(hole: np.ndarray, structure: np.ndarray, source: Source, seed: 
     depth = hole_depth(hole)  # the damping and the fade both go by it
     textured = match_detail(textured, hole, depth)
     # the last pixels before the photo fade to ``structure``, which meets it without a step
-    edge = np.exp(-depth / EDGE_FADE)[..., None]
-    textured += edge * (structure - textured)
+    edge = np.exp(-depth / EDGE_FADE)
+    textured += edge[..., None] * (structure - textured)
+    keep_level(textured, structure, hole, 1.0 - edge)
     return np.where(hole[..., None], np.clip(textured, 0.0, 1.0), filled)
+
+
+def keep_level(textured: np.ndarray, structure: np.ndarray, hole: np.ndarray, profile: np.ndarray) -> None:
+    """Give each hole region of ``textured`` (H, W, 3) float32 the mean colour of ``structure``'s
+    there, in place, shifting by ``profile`` (H, W) (0 at the hole's edge): the texture adds detail,
+    not a cast. The copied patches' detail rarely averages to zero over a small hole (12 px discs
+    in a flat sky came out 0.05 grey levels further from the truth than the structure)."""
+    count, labels = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
+    for label in range(1, count):
+        region = labels == label
+        remove_mean(textured, region, textured[region] - structure[region], profile[region])
 
 
 def match_detail(fill: np.ndarray, hole: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:

@@ -3,7 +3,7 @@
 The same generator is fastest on different engines on different CPUs: on an AVX-512 BF16 CPU
 bfloat16 wins, on an AVX2-only one compiled float32 can be slower than eager while ONNX Runtime
 is faster. So ``backend="auto"`` times the candidates on first use, for this machine (CPU model,
-vector units, threads, torch version), this model (a hash of its weights) and this input-size
+vector units, threads, torch and lbam versions), this model (a hash of its weights) and this input-size
 bucket, keeps the verdict in ``<lbam cache>/backends.json`` and reuses it from then on.
 
 Candidates (:data:`BACKENDS`):
@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from lbam._version import __version__
 from lbam.defaults import BACKEND_CHOICES as CHOICES
 from lbam.defaults import BACKENDS
 from lbam.errors import LbamError
@@ -199,9 +200,11 @@ def fingerprint(model: nn.Module) -> str:
 
 
 def machine_key(device: torch.device) -> str:
-    """What a verdict holds for: CPU model and vector units, threads, torch version, device."""
+    """What a verdict holds for: CPU model and vector units, threads, torch and lbam versions (an
+    engine's speed changes with either), device."""
     model, flags = cpu_flags_and_model()
-    return f"{model}; {vector_units(flags)}; {torch.get_num_threads()} threads; torch {torch.__version__}; {device}"
+    versions = f"torch {torch.__version__}; lbam {__version__}"
+    return f"{model}; {vector_units(flags)}; {torch.get_num_threads()} threads; {versions}; {device}"
 
 
 def size_bucket(height: int, width: int) -> int:

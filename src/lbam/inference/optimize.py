@@ -40,6 +40,10 @@ from lbam.model.card import PRECISION_NAMES, Generator, GeneratorCard, card_of
 from lbam.model.catalog import cache_dir
 from lbam.utils.device import bf16_supported
 
+# oneDNN's convolutions run on channels-last tensors without reordering them: width 1 at 256 px
+# took 0.45x of eager float32's time compiled in bfloat16 this way, 0.61x in the default layout.
+MEMORY_FORMAT = torch.channels_last
+
 
 class OptimizedGenerator(Generator):
     """``model(image, known_mask)`` run in ``dtype``, compiled when asked; float32 output.
@@ -50,8 +54,8 @@ class OptimizedGenerator(Generator):
     def __init__(self, model: Generator, dtype: torch.dtype, compile: bool) -> None:
         inner_card = card_of(model)
         super().__init__(inner_card.train_size)
-        # A copy when the dtype changes: the caller's model (perhaps a cached one) stays float32.
-        self.inner = (model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)).eval()
+        # A copy: the caller's model (perhaps a cached one) keeps its dtype and memory format.
+        self.inner = copy.deepcopy(model).to(dtype).to(memory_format=MEMORY_FORMAT).eval()
         self.dtype = dtype
         self.size_multiple = inner_card.size_multiple
         self.config = model.config
@@ -65,18 +69,19 @@ class OptimizedGenerator(Generator):
         return replace(self.inner.card, precision=PRECISION_NAMES[str(self.dtype)])
 
     def forward(self, image: Tensor, known_mask: Tensor) -> Tensor:
-        image, known_mask = image.to(self.dtype), known_mask.to(self.dtype)
+        image = image.to(self.dtype, memory_format=MEMORY_FORMAT)
+        known_mask = known_mask.to(self.dtype, memory_format=MEMORY_FORMAT)
         with torch.no_grad():
             if self.compiled is not None:
                 try:
-                    return self.compiled(image, known_mask).float()
+                    return self.compiled(image, known_mask).float().contiguous()
                 except Exception as error:  # compiler missing or broken: say it once, run eagerly
                     print(
                         f"lbam: note: compiling the model failed ({type(error).__name__}); running it uncompiled",
                         file=sys.stderr,
                     )
                     self.compiled = None
-            return self.inner(image, known_mask).float()
+            return self.inner(image, known_mask).float().contiguous()
 
 
 def optimize(
