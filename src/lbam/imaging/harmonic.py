@@ -147,17 +147,18 @@ def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray, max_side
     The correction is the mean times a profile that is 0 on the region's edge and rises to 1 within
     a fifth of its depth, scaled so the region's mean departure becomes 0: the fill still meets the
     photo without a step. A small region's interpolation is the mean of those from its nearest
-    rings (:data:`LEVEL_BORDER_PIXELS`).
+    rings (:func:`_ring_reference`).
     """
     hole = (~known_mask).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    count, labels = cv2.connectedComponents(hole, connectivity=8)
-    regions = [labels == label for label in range(1, count)]
-    rings = [_rings_needed(region) for region in regions]
-    references = _ring_interpolations(image, hole, max(rings, default=1), max_side)
+    count, labels, boxes, _ = cv2.connectedComponentsWithStats(hole, connectivity=8)
+    interpolated = smooth_fill(image, known_mask, max_side)
     result = fill.copy()
-    for region, ring_count in zip(regions, rings, strict=True):
-        reference = np.mean([field[region] for field in references[:ring_count]], axis=0)
+    for label in range(1, count):
+        region = labels == label
+        left, top, width, height = boxes[label, :4]
+        near = _ring_reference(image, known_mask, region, (top, left, height, width))
+        reference = interpolated[region] if near is None else near
         scale = max(LEVEL_RAMP_PX, LEVEL_RAMP_FRACTION * float(depth[region].max()))
         profile = 1.0 - np.exp(-depth[region] / scale)
         remove_mean(result, region, fill[region] - reference, profile)
@@ -172,25 +173,29 @@ def remove_mean(fill: np.ndarray, region: np.ndarray, departure: np.ndarray, pro
     fill[region] -= profile[:, None] * weight
 
 
-def _rings_needed(region: np.ndarray) -> int:
-    """How many one-pixel rings around ``region`` (H, W) bool hold LEVEL_BORDER_PIXELS (at most LEVEL_RINGS)."""
-    border = int(
-        np.count_nonzero(cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8))) - region.sum()
-    )
-    return int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(border, 1)), 1, LEVEL_RINGS))
-
-
-def _ring_interpolations(
-    image: np.ndarray, hole: np.ndarray, count: int, max_side: int | None
-) -> list[np.ndarray]:
-    """The harmonic interpolation of ``image`` into ``hole`` (H, W) uint8 grown by 0, 1, ...,
-    ``count`` - 1 px: each takes its values from the ring that many pixels out. Each continues a
-    linear gradient exactly; their mean averages the photo's grain over more pixels."""
+def _ring_reference(
+    image: np.ndarray, known_mask: np.ndarray, region: np.ndarray, box: tuple[int, int, int, int]
+) -> np.ndarray | None:
+    """(N, C): the mean of the harmonic interpolations of ``image`` into ``region`` (H, W) bool
+    from its nearest rings until they hold LEVEL_BORDER_PIXELS (at most LEVEL_RINGS), each ring
+    one pixel further out; None if one ring holds them. Each continues a linear gradient exactly;
+    their mean averages the photo's grain over more pixels. Solved in a crop around ``box`` (top,
+    left, height, width), with the other holes there unknown too."""
+    top, left, height, width = box
+    crop = np.s_[
+        max(top - LEVEL_RINGS, 0) : top + height + LEVEL_RINGS,
+        max(left - LEVEL_RINGS, 0) : left + width + LEVEL_RINGS,
+    ]
+    inside = region[crop].astype(np.uint8)
+    border = np.count_nonzero(cv2.dilate(inside, np.ones((3, 3), np.uint8))) - np.count_nonzero(inside)
+    rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(border, 1)), 1, LEVEL_RINGS))
+    if rings == 1:
+        return None
     fields = []
-    for grow in range(count):
-        grown = cv2.dilate(hole, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) if grow else hole
-        fields.append(smooth_fill(image, grown == 0, max_side))
-    return fields
+    for grow in range(rings):
+        grown = cv2.dilate(inside, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+        fields.append(harmonic_fill(image[crop], known_mask[crop] & ~grown)[inside > 0])
+    return np.mean(fields, axis=0)
 
 
 def _cascade(values: np.ndarray, known: np.ndarray, sweeps: int) -> np.ndarray:
