@@ -114,6 +114,23 @@ def test_small_holes_are_levelled_on_several_rings(monkeypatch):
     assert rings.mean() < 0.75 * one_ring.mean()
 
 
+def test_a_curving_region_keeps_the_nearest_rings_level(monkeypatch):
+    """Without grain, rings differ only because the photo curves: the nearest ring's level is kept,
+    where always averaging the rings would move it."""
+    hole = _small_discs((400, 400), 6, 40)
+    y, x = np.mgrid[0:400, 0:400] / 400
+    bowl = 0.3 + 0.4 * np.stack([np.sin(9 * x) * np.cos(7 * y)] * 3, -1) ** 2
+    cast = bowl + 0.02
+    rings = _level_errors(bowl, hole, cast)
+    monkeypatch.setattr(harmonic, "LEVEL_RINGS", 1)
+    one_ring = _level_errors(bowl, hole, cast)
+    monkeypatch.setattr(harmonic, "LEVEL_RINGS", 3)
+    monkeypatch.setattr(harmonic, "_grain", lambda values, known, near: np.ones(values.shape[-1]))
+    always = _level_errors(bowl, hole, cast)
+    assert always.mean() > 1.5 * one_ring.mean()  # the farther rings are worse here
+    assert rings.mean() < 1.05 * one_ring.mean()
+
+
 def _relax_whole_field(field, known, sweeps):
     """Red-black Gauss-Seidel over the whole field, the plain way: what _relax must equal."""
     field = np.ascontiguousarray(field, dtype=np.float32)

@@ -38,13 +38,14 @@ FINAL_SWEEPS = 48
 # (its largest distance to a known pixel), at least 2 px.
 LEVEL_RAMP_FRACTION = 0.2
 LEVEL_RAMP_PX = 2.0
-# A region's level is measured on at least this many border pixels, from up to LEVEL_RINGS rings
-# around it: the photo's grain on a small hole's one-pixel border (40 px for a 12 px disc) moved its
-# mean colour by 0.2-0.3 grey levels. Rings are added only as needed: on real skies the nearest ring
-# predicts the hole best (three rings for every hole: 0.411 grey levels against 0.355 on flat Kodak
-# crops, docs/experiments.md).
+# A region whose one-pixel border has fewer pixels than this may take its level from up to
+# LEVEL_RINGS rings (_ring_reference): the photo's grain on a 12 px disc's border (40 px) moved its
+# mean colour by 0.2-0.3 grey levels. On real skies the nearest ring predicts the hole best, so the
+# farther rings count only as far as the grain explains how they differ from it (RING_AGREEMENT;
+# always three rings: 0.411 grey levels against 0.355 on flat Kodak crops, docs/experiments.md).
 LEVEL_BORDER_PIXELS = 120
 LEVEL_RINGS = 3
+RING_AGREEMENT = 8.0
 # Windows longer than this solve the blend's smooth correction downscaled (harmonize).
 SOLVE_MAX_SIDE = 1024
 
@@ -176,26 +177,57 @@ def remove_mean(fill: np.ndarray, region: np.ndarray, departure: np.ndarray, pro
 def _ring_reference(
     image: np.ndarray, known_mask: np.ndarray, region: np.ndarray, box: tuple[int, int, int, int]
 ) -> np.ndarray | None:
-    """(N, C): the mean of the harmonic interpolations of ``image`` into ``region`` (H, W) bool
-    from its nearest rings until they hold LEVEL_BORDER_PIXELS (at most LEVEL_RINGS), each ring
-    one pixel further out; None if one ring holds them. Each continues a linear gradient exactly;
-    their mean averages the photo's grain over more pixels. Solved in a crop around ``box`` (top,
-    left, height, width), with the other holes there unknown too."""
+    """(N, C): the harmonic interpolation of ``image`` into ``region`` (H, W) bool, averaged with
+    those from the next rings out where the photo's grain explains why they differ; None where
+    the one-pixel border holds LEVEL_BORDER_PIXELS. Solved in a crop around ``box`` (top, left,
+    height, width), with the other holes there unknown too.
+
+    Each ring's interpolation continues a linear gradient exactly, so on a flat, grainy region
+    they differ by grain alone and their mean is the better level; where they differ by more (an
+    edge, a curving sky), the nearest ring predicts the hole best. The share of the mean is
+    ``RING_AGREEMENT`` times the grain's variance near the border (:func:`_grain`) over the
+    border's pixel count, over the squared difference of the nearest ring's level and the others',
+    at most 1, per channel.
+    """
     top, left, height, width = box
     crop = np.s_[
         max(top - LEVEL_RINGS, 0) : top + height + LEVEL_RINGS,
         max(left - LEVEL_RINGS, 0) : left + width + LEVEL_RINGS,
     ]
     inside = region[crop].astype(np.uint8)
-    border = np.count_nonzero(cv2.dilate(inside, np.ones((3, 3), np.uint8))) - np.count_nonzero(inside)
-    rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(border, 1)), 1, LEVEL_RINGS))
+    border = (cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0) & (inside == 0)
+    pixels = int(np.count_nonzero(border))
+    rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(pixels, 1)), 1, LEVEL_RINGS))
     if rings == 1:
         return None
+    values, known = np.asarray(image[crop], dtype=np.float32), known_mask[crop]
     fields = []
     for grow in range(rings):
         grown = cv2.dilate(inside, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
-        fields.append(harmonic_fill(image[crop], known_mask[crop] & ~grown)[inside > 0])
-    return np.mean(fields, axis=0)
+        fields.append(harmonic_fill(values, known & ~grown)[inside > 0])
+    nearest, farther = fields[0], np.mean(fields[1:], axis=0)
+    difference = np.square(nearest.mean(axis=0) - farther.mean(axis=0))
+    share = np.clip(
+        RING_AGREEMENT * _grain(values, known, border) / pixels / np.maximum(difference, 1e-12), 0, 1
+    )
+    return nearest + share * (np.mean(fields, axis=0) - nearest)
+
+
+# Second differences across and down (Immerkær 1996): zero on any plane or quadratic, so its
+# response is grain; 36 is the sum of its squared weights.
+GRAIN_KERNEL = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]).astype(np.float32)
+
+
+def _grain(values: np.ndarray, known: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """(C,): the variance of the grain of ``values`` (H, W, C) float32, measured on the pixels
+    whose 3x3 neighbourhood is ``known`` and which lie within a pixel of ``near`` (both (H, W)
+    bool); zeros where there are none."""
+    response = cv2.filter2D(values, -1, GRAIN_KERNEL, borderType=cv2.BORDER_REPLICATE).reshape(values.shape)
+    whole = cv2.erode(known.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    where = whole & (cv2.dilate(near.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    if not where.any():
+        return np.zeros(values.shape[-1], np.float32)
+    return np.square(response[where]).mean(axis=0) / 36.0
 
 
 def _cascade(values: np.ndarray, known: np.ndarray, sweeps: int) -> np.ndarray:
