@@ -131,6 +131,12 @@ def test_a_curving_region_keeps_the_nearest_rings_level(monkeypatch):
     assert rings.mean() < 1.05 * one_ring.mean()
 
 
+def test_a_hole_without_a_border_is_left_as_the_fill():
+    output = np.random.default_rng(0).random((24, 30, 3))
+    fixed = harmonize(output, np.zeros_like(output), np.zeros((24, 30), bool))
+    np.testing.assert_allclose(fixed, output, atol=1e-6)
+
+
 def _relax_whole_field(field, known, sweeps):
     """Red-black Gauss-Seidel over the whole field, the plain way: what _relax must equal."""
     field = np.ascontiguousarray(field, dtype=np.float32)

@@ -46,6 +46,9 @@ LEVEL_RAMP_PX = 2.0
 LEVEL_BORDER_PIXELS = 120
 LEVEL_RINGS = 3
 RING_AGREEMENT = 8.0
+# Second differences across and down (Immerkær 1996): zero on any plane or quadratic, so its
+# response is grain; 36 is the sum of its squared weights.
+GRAIN_KERNEL = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]).astype(np.float32)
 # Windows longer than this solve the blend's smooth correction downscaled (harmonize).
 SOLVE_MAX_SIDE = 1024
 
@@ -150,6 +153,8 @@ def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray, max_side
     photo without a step. A small region's interpolation is the mean of those from its nearest
     rings (:func:`_ring_reference`).
     """
+    if not known_mask.any():  # nothing to level against
+        return fill
     hole = (~known_mask).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(hole, connectivity=8)
@@ -198,7 +203,7 @@ def _ring_reference(
     border = (cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0) & (inside == 0)
     pixels = int(np.count_nonzero(border))
     rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(pixels, 1)), 1, LEVEL_RINGS))
-    if rings == 1:
+    if rings == 1 or pixels == 0:
         return None
     values, known = np.asarray(image[crop], dtype=np.float32), known_mask[crop]
     fields = []
@@ -211,11 +216,6 @@ def _ring_reference(
         RING_AGREEMENT * _grain(values, known, border) / pixels / np.maximum(difference, 1e-12), 0, 1
     )
     return nearest + share * (np.mean(fields, axis=0) - nearest)
-
-
-# Second differences across and down (Immerkær 1996): zero on any plane or quadratic, so its
-# response is grain; 36 is the sum of its squared weights.
-GRAIN_KERNEL = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]).astype(np.float32)
 
 
 def _grain(values: np.ndarray, known: np.ndarray, near: np.ndarray) -> np.ndarray:
