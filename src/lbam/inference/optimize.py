@@ -11,17 +11,17 @@
 
 Every engine here runs channels-last (:data:`MEMORY_FORMAT`). Measured on a 2-core AMD EPYC with
 AVX512-BF16 (``python benchmarks/inference.py --modes``, docs/benchmarks.md), width 1 and the
-compact model at 256 and 512 px: eager bfloat16 takes 0.46x to 0.62x of eager float32's time
-with the output 58 to 64 dB from float32's; compiled float32 0.61x to 0.79x, compiled bfloat16
-0.36x to 0.55x. Every new input shape compiles again: 10 to 15 s with an empty cache, 2 to 3 s
-with the cache of an earlier process (in an earlier test, ``dynamic=True`` still recompiled for three sizes before it
-generalised, so shapes are bucketed instead). The default strategy (``fit``) gives the model
-windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px
-(tested in tests/test_inference_crop.py), so on photos of 256 px and more a compiled model
-compiles at most three times; :func:`warm_up` runs them ahead (``lbam serve`` does so at start).
-Whether compiling, bfloat16 or an exported engine (ONNX Runtime, OpenVINO) is fastest depends on
-the CPU: ``optimize(model, backend="auto")`` measures them (:mod:`lbam.inference.backends`), and
-folder runs of ``lbam inpaint`` and ``lbam serve`` do so by default (``--backend``).
+compact model at 256 and 512 px: eager bfloat16 takes 0.46x to 0.62x of eager float32's time with
+the output 58 to 64 dB from float32's; compiled float32 0.61x to 0.79x, compiled bfloat16 0.36x to
+0.55x. Every new input shape compiles again: 10 to 15 s with an empty cache, 2 to 3 s with the cache
+of an earlier process (in an earlier test, ``dynamic=True`` still recompiled for three sizes before
+it generalised, so shapes are bucketed instead). The default strategy (``fit``) gives the model
+windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px (tested in
+tests/test_inference_crop.py), so on photos of 256 px and more a compiled model compiles at most
+three times; :func:`warm_up` runs them ahead (``lbam serve`` does so at start). Whether compiling,
+bfloat16 or an exported engine (ONNX Runtime, OpenVINO) is fastest depends on the CPU:
+``optimize(model, backend="auto")`` measures them (:mod:`lbam.inference.backends`), and folder runs
+of ``lbam inpaint`` and ``lbam serve`` do so by default (``--backend``).
 """
 
 from __future__ import annotations
