@@ -13,7 +13,7 @@ Every engine here runs channels-last (:data:`MEMORY_FORMAT`). Measured on a 2-co
 AVX512-BF16 (``python benchmarks/inference.py --modes``, docs/benchmarks.md), width 1 and the
 compact model at 256 and 512 px: eager bfloat16 takes 0.46x to 0.62x of eager float32's time with
 the output 58 to 64 dB from float32's; compiled float32 0.61x to 0.79x, compiled bfloat16 0.36x to
-0.55x. Every new input shape compiles again: 10 to 15 s with an empty cache, 2 to 3 s with the cache
+0.55x. Every new input shape compiles again: 10 to 17 s with an empty cache, 2 to 3 s with the cache
 of an earlier process (in an earlier test, ``dynamic=True`` still recompiled for three sizes before
 it generalised, so shapes are bucketed instead). The default strategy (``fit``) gives the model
 windows of only three shapes, 256x256, 256x128 and 128x256 for a model trained at 256 px (tested in
