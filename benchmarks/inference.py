@@ -73,7 +73,7 @@ def conv_ceiling(
 
 def compute_ceiling(dtype: torch.dtype = torch.float32) -> float:
     """What this CPU can do at best in ``dtype``: the faster of a large matrix product and a large
-    convolution. On an AMD EPYC, torch's float32 matrix product (MKL) reached 231 GFLOP/s and
+    convolution. On an AMD EPYC, torch's float32 matrix product reached 231 GFLOP/s and
     oneDNN's convolution 556, so the matrix product alone put the model above "100 %"."""
     return max(matmul_ceiling(dtype=dtype), conv_ceiling(dtype=dtype))
 
