@@ -235,7 +235,7 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     photo = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     hole = np.zeros((300, 500), bool)
     hole[140:160, 100:140] = True
-    hole[10:20, 480:490] = True  # another hole, in the source but not in the window
+    hole[70:80, 200:210] = True  # another hole, in the source but not in the window
     window, box = (110, 190, 60, 180), (140, 160, 100, 140)
     options = lbam.InpaintOptions()
     source = pipeline.texture_source(photo, hole, window, box, model, options)
@@ -248,6 +248,9 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     rows, cols = slice(source.top, source.top + 80), slice(source.left, source.left + 120)
     np.testing.assert_array_equal(source.color[rows, cols], photo[110:190, 60:180])
     np.testing.assert_array_equal(source.hole[rows, cols], hole[110:190, 60:180])
+    # PatchMatch fills this box's hole only; the other hole is left to its own window
+    assert source.fill.sum() == 20 * 40 and source.hole.sum() == 20 * 40 + 100
+    np.testing.assert_array_equal(source.fill[rows, cols], hole[110:190, 60:180])
     wide = (0, 300, 0, 500)  # a window reaching further than the margin is the source
     assert pipeline.texture_source(photo, hole, wide, box, model, options).color.shape == photo.shape
     none = lbam.InpaintOptions(refine="none")
@@ -273,6 +276,37 @@ def test_windows_filled_at_once_equal_windows_filled_one_by_one(model, monkeypat
     assert calls == [0, 1, 2, 3, 4, 5]
     np.testing.assert_array_equal(at_once, one_by_one)
     np.testing.assert_array_equal(at_once[~hole], photo[~hole])
+
+
+@needs_patchmatch
+def test_texture_fills_only_the_wanted_holes_and_copies_from_no_hole():
+    """A window over a line of text shows several holes; the texture stage fills the one wanted and
+    neither copies from nor fills the others (whose pixels here are a colour found nowhere else)."""
+    rng = np.random.default_rng(6)
+    photo = cv2.GaussianBlur(rng.integers(60, 200, (160, 240, 3), dtype=np.uint8), (0, 0), 1.2)
+    hole = np.zeros((160, 240), bool)
+    hole[60:100, 100:140] = True  # wanted
+    hole[20:50, 20:60] = hole[110:150, 170:230] = True  # the neighbours
+    wanted = np.zeros_like(hole)
+    wanted[60:100, 100:140] = True
+    photo[hole & ~wanted] = (255, 0, 255)
+    structure = cv2.GaussianBlur(photo.astype(np.float32) / 255, (0, 0), 4)
+    structure[hole & ~wanted] = 0.5
+    calls = []
+    original = exemplar.patchmatch_fill
+
+    def recorded(color, hole, *args, **kwargs):
+        calls.append(int(hole.sum()))
+        return original(color, hole, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exemplar, "patchmatch_fill", recorded)
+        result = exemplar.texture_fill(hole, structure, exemplar.Source(photo, hole, 0, 0, wanted))
+    assert calls == [40 * 40]
+    magenta = (result[..., 0] > 0.8) & (result[..., 1] < 0.2) & (result[..., 2] > 0.8)
+    assert not magenta[wanted].any()
+    assert result[wanted].std() > 1.2 * structure[wanted].std()  # textured
+    np.testing.assert_array_equal(result[~hole], photo[~hole] / np.float32(255))
 
 
 @needs_patchmatch

@@ -133,11 +133,16 @@ def test_fit_feeds_the_model_at_most_three_shapes(model):
     assert len(recorder.shapes) >= 10
 
 
-def test_windows_run_at_once_only_while_they_add_up_to_no_more_than_the_photo(monkeypatch):
+def test_windows_run_at_once_only_while_those_alive_add_up_to_no_more_than_the_photo(monkeypatch):
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 8)
     small = [(0, 100, 0, 100)] * 6
     assert pipeline.window_threads(small, 1000 * 1000) == pipeline.WINDOW_THREADS
     assert pipeline.window_threads(small[:2], 1000 * 1000) == 2  # no more threads than windows
-    assert pipeline.window_threads(small, 6 * 100 * 100 - 1) == 1  # together larger than the photo
+    # 2 threads keep 5 windows alive, 3 threads 7: the photo holds 5 but not 7
+    many = [(0, 100, 0, 100)] * 500
+    assert pipeline.window_threads(many, 5 * 100 * 100) == 2
+    assert pipeline.window_threads(many, 3 * 100 * 100 - 1) == 1
+    # the largest windows count: one big window among small ones
+    assert pipeline.window_threads([(0, 900, 0, 1000), *small], 930_000) == 1
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 1)
     assert pipeline.window_threads(small, 1000 * 1000) == 1

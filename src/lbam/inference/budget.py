@@ -8,8 +8,8 @@ the square root of its parameter count. The texture stage (``refine="texture"``,
 adds float copies of each window at full resolution (up to the whole photo; PatchMatch itself
 works on at most 512 px a side): measured 335 and 931 MB at 1 and 4 Mpx with ``full`` (313 and
 959 MB without it), 43 and 199 MB with ``fit`` (40 and 194 MB). ``fit`` fills several windows
-at once only while they add up to no more than the photo, and runs one network pass at a time
-(:func:`lbam.inference.pipeline.window_threads`), so the same bounds hold. :func:`estimate_bytes` rounds
+at once only while the windows alive at once add up to no more than the photo, and runs one
+network pass at a time (:func:`lbam.inference.pipeline.window_threads`), so the same bounds hold. :func:`estimate_bytes` rounds
 these up; a request whose estimate is over the budget is refused before it is decoded
 (:func:`check_budget`).
 """

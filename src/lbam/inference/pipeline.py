@@ -412,7 +412,10 @@ def texture_source(
     top, bottom = max(min(window[0], box[0] - margin), 0), min(max(window[1], box[1] + margin), hole.shape[0])
     left, right = max(min(window[2], box[2] - margin), 0), min(max(window[3], box[3] + margin), hole.shape[1])
     region = (slice(top, bottom), slice(left, right))
-    return exemplar.Source(_uint8_rgb(color[region]), hole[region], window[0] - top, window[2] - left)
+    wanted = np.zeros((bottom - top, right - left), dtype=bool)  # this box's holes, as pasted
+    rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
+    wanted[rows, cols] = hole[box[0] : box[1], box[2] : box[3]]
+    return exemplar.Source(_uint8_rgb(color[region]), hole[region], window[0] - top, window[2] - left, wanted)
 
 
 def inpaint_regions(
@@ -462,14 +465,18 @@ def inpaint_regions(
 
 
 def window_threads(windows: list[Box], photo_pixels: int) -> int:
-    """How many windows to fill at once: one per usable CPU, at most ``WINDOW_THREADS``, and one
-    where the windows together are larger than the photo. The memory estimate
-    (:mod:`lbam.inference.budget`) allows the texture stage's copies of one photo's worth of
-    windows and one network pass at a time (``predict``'s lock), so it holds either way."""
-    area = sum((bottom - top) * (right - left) for top, bottom, left, right in windows)
-    if area > photo_pixels:
-        return 1
-    return max(1, min(len(windows), WINDOW_THREADS, usable_cpus()))
+    """How many windows to fill at once: one per usable CPU, at most ``WINDOW_THREADS``, and fewer
+    where the windows alive at once would add up to more than the photo: each thread's window and
+    the finished ones waiting to be pasted in order (``ordered_map`` starts up to two per thread
+    ahead), so the largest ``2 * threads + 1``. The memory estimate (:mod:`lbam.inference.budget`)
+    allows the texture stage's copies of one photo's worth of windows and one network pass at a
+    time (``predict``'s lock), so it holds either way; hundreds of small windows (the letters of a
+    caption) still run in parallel."""
+    areas = sorted(((bottom - top) * (right - left) for top, bottom, left, right in windows), reverse=True)
+    threads = max(1, min(len(windows), WINDOW_THREADS, usable_cpus()))
+    while threads > 1 and sum(areas[: 2 * threads + 1]) > photo_pixels:
+        threads -= 1
+    return threads
 
 
 def _picture_of(image: object, max_pixels: int) -> Picture:
