@@ -102,13 +102,13 @@ def window_megapixels(mask: Path) -> float:
     """Megapixels of the windows the default strategy fills for ``mask`` (the hole as lbam grows it)."""
     from lbam import load_model
     from lbam.imaging.masks import prepare_hole, read_mask
-    from lbam.inference.pipeline import fit_plan, hole_boxes
+    from lbam.inference.windows import fit_plan, hole_boxes
     from lbam.options import InpaintOptions
 
     options, hole = InpaintOptions(), read_mask(mask)
     hole = prepare_hole(hole, hole.shape, dilate=options.dilate)
     plan = fit_plan(hole.shape, options.context, load_model("lbam-compact").card.train_size)
-    windows = [plan(box)[0] for box in hole_boxes(hole)]
+    windows = [step.window for step in plan(hole_boxes(hole))]
     return sum((bottom - top) * (right - left) for top, bottom, left, right in windows) / 1e6
 
 

@@ -16,6 +16,7 @@ from lbam.imaging import exemplar
 from lbam.imaging.io import load_rgb
 from lbam.inference import pipeline
 from lbam.inference.pipeline import get_model
+from lbam.inference.windows import Pass
 from shared_data import shared_file
 
 # These tests check exact hole geometry: the hole as given, without the default dilation.
@@ -238,7 +239,7 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     hole[70:80, 200:210] = True  # another hole, in the source but not in the window
     window, box = (110, 190, 60, 180), (140, 160, 100, 140)
     options = lbam.InpaintOptions()
-    source = pipeline.texture_source(photo, hole, window, box, model, options)
+    source = pipeline.texture_source(photo, hole, Pass(box, window, None, 40), model, options)
     margin = math.ceil(pipeline.TEXTURE_CONTEXT * 40)
     top, bottom = max(min(110, 140 - margin), 0), min(max(190, 160 + margin), 300)
     left, right = max(min(60, 100 - margin), 0), min(max(180, 140 + margin), 500)
@@ -252,9 +253,12 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     assert source.fill.sum() == 20 * 40 and source.hole.sum() == 20 * 40 + 100
     np.testing.assert_array_equal(source.fill[rows, cols], hole[110:190, 60:180])
     wide = (0, 300, 0, 500)  # a window reaching further than the margin is the source
-    assert pipeline.texture_source(photo, hole, wide, box, model, options).color.shape == photo.shape
+    assert (
+        pipeline.texture_source(photo, hole, Pass(box, wide, None, 40), model, options).color.shape
+        == photo.shape
+    )
     none = lbam.InpaintOptions(refine="none")
-    assert pipeline.texture_source(photo, hole, window, box, model, none) is None
+    assert pipeline.texture_source(photo, hole, Pass(box, window, None, 40), model, none) is None
 
 
 @needs_patchmatch

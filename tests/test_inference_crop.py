@@ -2,15 +2,18 @@
 
 import functools
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 import lbam
 from inference_helpers import Recorder
-from lbam.inference import pipeline
-from lbam.inference.pipeline import crop_window, hole_boxes
+from lbam.imaging.io import load_rgb
+from lbam.inference import pipeline, windows
+from lbam.inference.windows import crop_window, hole_boxes
 from lbam.model.lbam import LBAMGenerator
+from shared_data import shared_file
 
 # These tests check exact hole geometry: the hole as given, without the default dilation.
 inpaint = functools.partial(lbam.inpaint, dilate=0, refine="none")
@@ -42,7 +45,6 @@ def test_hole_boxes_merges_chains_of_overlaps():
 
 def test_hole_boxes_compares_pairs_as_labelling_the_drawn_boxes_would(monkeypatch):
     """The pairwise merge (few boxes) and the drawn-and-labelled merge (many) give the same boxes."""
-    from lbam.inference import pipeline
 
     rng = np.random.default_rng(3)
     for trial in range(40):
@@ -53,9 +55,9 @@ def test_hole_boxes_compares_pairs_as_labelling_the_drawn_boxes_would(monkeypatc
         if trial == 0:  # boxes touching at a corner and along an edge, and one a pixel apart
             hole[:] = False
             hole[0:10, 0:10] = hole[10:20, 10:20] = hole[20:30, 0:5] = hole[0:5, 21:30] = True
-        monkeypatch.setattr(pipeline, "PAIRWISE_BOXES", 10_000)
+        monkeypatch.setattr(windows, "PAIRWISE_BOXES", 10_000)
         pairwise = hole_boxes(hole)
-        monkeypatch.setattr(pipeline, "PAIRWISE_BOXES", 0)
+        monkeypatch.setattr(windows, "PAIRWISE_BOXES", 0)
         assert pairwise == hole_boxes(hole), trial
         if trial == 0:
             assert pairwise == [(0, 30, 0, 20), (0, 5, 21, 30)]
@@ -146,3 +148,64 @@ def test_windows_run_at_once_only_while_those_alive_add_up_to_no_more_than_the_p
     assert pipeline.window_threads([(0, 900, 0, 1000), *small], 930_000) == 1
     monkeypatch.setattr(pipeline, "usable_cpus", lambda: 1)
     assert pipeline.window_threads(small, 1000 * 1000) == 1
+
+
+def _inside(box, outer):
+    return outer[0] <= box[0] and box[1] <= outer[1] and outer[2] <= box[2] and box[3] <= outer[3]
+
+
+def _meets(a, b):
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def test_small_regions_share_a_window_and_each_keeps_its_context():
+    shape = (1000, 1500)
+    specks = [(100, 110, 100, 110), (150, 160, 200, 212), (120, 128, 260, 266)]  # within 256 px
+    boxes = sorted([*specks, (600, 700, 600, 720), (105, 115, 1300, 1310)])  # an object, a far speck
+    steps = windows.fit_plan(shape, context=1.0, train_size=256)(boxes)
+    assert len(steps) == 3
+    for step in steps:
+        members = [box for box in boxes if _inside(box, step.box)]
+        assert members and not any(_meets(box, step.box) for box in boxes if box not in members)
+        top, bottom, left, right = step.window
+        if step.box == (600, 700, 600, 720):  # alone, centred, downscaled as before
+            assert step.limit == 256 and (bottom - top, right - left) == (340, 360)
+        else:
+            assert (bottom - top, right - left) == (256, 256) and step.limit is None
+        for box in members:  # context: its side, and at least 32 px (GROUP_PAD of 256)
+            margin = max(windows.side(box), 32)
+            assert top <= box[0] - margin and box[1] + margin <= bottom
+            assert left <= box[2] - margin and box[3] + margin <= right
+        assert step.span == max(windows.side(box) for box in members)
+    assert sorted(box for step in steps for box in boxes if _inside(box, step.box)) == sorted(boxes)
+    grouped = next(step for step in steps if _inside(specks[0], step.box))
+    assert all(_inside(box, grouped.box) for box in specks)
+
+
+def test_a_shared_window_never_takes_pixels_of_a_region_outside_it():
+    """Two specks would fit one window, but the box around both meets a larger region's box: each
+    pass pastes the hole pixels inside its box, so they stay apart."""
+    boxes = sorted([(100, 110, 100, 110), (100, 110, 250, 260), (60, 160, 150, 200)])
+    steps = windows.fit_plan((1000, 1500), context=1.0, train_size=256)(boxes)
+    assert sorted(step.box for step in steps) == boxes
+
+
+def test_many_specks_take_few_passes_and_fill_as_well_as_one_by_one(monkeypatch):
+    rng = np.random.default_rng(7)
+    photo = np.asarray(load_rgb(shared_file("eval", "kodak24", "kodim05.png")))
+    hole = np.zeros(photo.shape[:2], np.uint8)
+    for _ in range(40):
+        cv2.circle(
+            hole, (int(rng.integers(0, 768)), int(rng.integers(0, 512))), int(rng.integers(2, 6)), 1, -1
+        )
+    hole = hole.astype(bool)
+    model = pipeline.get_model("lbam-compact", "cpu")
+    recorder = Recorder(model)
+    grouped = inpaint(photo, hole, recorder)
+    monkeypatch.setattr(windows, "group_boxes", lambda boxes, reach, limit: [[box] for box in boxes])
+    alone_recorder = Recorder(model)
+    alone = inpaint(photo, hole, alone_recorder)
+    assert len(recorder.shapes) <= len(alone_recorder.shapes) // 2
+    np.testing.assert_array_equal(grouped[~hole], photo[~hole])
+    error = lambda result: float(np.abs(result[hole].astype(float) - photo[hole]).mean())  # noqa: E731
+    assert error(grouped) <= 1.05 * error(alone)

@@ -15,7 +15,8 @@ Strategies (``max_size`` is the longer side one model pass may see):
   ``FIT_ZOOM * train_size`` is downscaled to that, run, and its fill upscaled. Small holes in a
   large photo therefore keep their full resolution, and a large hole is filled as the model saw
   holes of its size in training (docs/benchmarks.md, "Object removal", has the measurements
-  behind ``FIT_ZOOM`` and the default ``context``).
+  behind ``FIT_ZOOM`` and the default ``context``). Small regions close together share one
+  window where each keeps that context (:mod:`lbam.inference.windows`).
 - ``full``: one pass on the whole photo, whatever its size.
 - ``crop``: one pass per hole region: the region's bounding box plus ``crop_margin`` pixels of
   context, at least ``crop_min_size`` pixels, clipped to the photo; only that region's hole pixels
@@ -67,6 +68,7 @@ from lbam.imaging.io import (
 )
 from lbam.imaging.masks import as_hole, prepare_hole
 from lbam.imaging.pixels import scaled_size, shrink, shrink_hole
+from lbam.inference.windows import Box, Pass, WindowPlan, crop_plan, fit_plan, hole_boxes
 from lbam.model.card import card_of
 from lbam.model.loading import load_model
 from lbam.options import InpaintOptions
@@ -77,8 +79,8 @@ from lbam.utils.parallel import ordered_map
 # ITU-R BT.601 luma weights: how a grey photo takes the model's RGB output.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
-# A box or window in a photo: (top, bottom, left, right), half-open, in pixels.
-Box = tuple[int, int, int, int]
+# Told (windows done, windows in all) as the work goes; it may raise to stop the work.
+Progress = Callable[[int, int], None]
 
 # fit: the longest side a window is run at, in units of the model's training crop.
 FIT_ZOOM = 1.0
@@ -308,111 +310,21 @@ def inpaint_resized(
     return result
 
 
-def hole_boxes(hole: np.ndarray) -> list[Box]:
-    """Bounding boxes of the hole's connected regions, merged until no two boxes overlap or touch.
-
-    Sorted by (top, left, bottom, right).
-    """
-    boxes = _component_boxes(hole.astype(np.uint8))
-    while True:
-        merged = _merge_touching(boxes, hole.shape)
-        if len(merged) == len(boxes):
-            return merged
-        boxes = merged
-
-
-# Up to this many boxes, merging compares pairs (the usual few holes: no second pass over a
-# 12 Mpx photo, 0.1 s); beyond it, drawing and labelling the boxes is linear in pixels.
-PAIRWISE_BOXES = 256
-
-
-def _merge_touching(boxes: list[Box], shape: tuple[int, int]) -> list[Box]:
-    """The bounding box of each group of boxes linked by overlapping or touching (8-connected)."""
-    if len(boxes) > PAIRWISE_BOXES:
-        canvas = np.zeros(shape, dtype=np.uint8)
-        for top, bottom, left, right in boxes:
-            canvas[top:bottom, left:right] = 1
-        return _component_boxes(canvas)
-    group = list(range(len(boxes)))
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i, a in enumerate(boxes):
-        for j in range(i + 1, len(boxes)):
-            b = boxes[j]
-            if b[0] <= a[1] and a[0] <= b[1] and b[2] <= a[3] and a[2] <= b[3]:
-                group[root(j)] = root(i)
-    spans: dict[int, Box] = {}
-    for i, box in enumerate(boxes):
-        old = spans.get(root(i), box)
-        spans[root(i)] = (min(old[0], box[0]), max(old[1], box[1]), min(old[2], box[2]), max(old[3], box[3]))
-    return sorted(spans.values(), key=lambda box: (box[0], box[2], box[1], box[3]))
-
-
-def _component_boxes(binary: np.ndarray) -> list[Box]:
-    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    boxes = [(int(y), int(y + h), int(x), int(x + w)) for x, y, w, h, _ in stats[1:]]
-    return sorted(boxes, key=lambda box: (box[0], box[2], box[1], box[3]))
-
-
-def crop_window(box: Box, shape: tuple[int, int], margin: int, min_size: int, multiple: int = 1) -> Box:
-    """The window around ``box``: ``margin`` pixels each side, at least ``min_size``, rounded up to
-    ``multiple`` (so the model needs no padding) and clipped to the photo of ``shape`` = (H, W)."""
-    top, bottom = _window_span(box[0], box[1], shape[0], margin, min_size, multiple)
-    left, right = _window_span(box[2], box[3], shape[1], margin, min_size, multiple)
-    return top, bottom, left, right
-
-
-def _window_span(
-    start: int, stop: int, length: int, margin: int, min_size: int, multiple: int
-) -> tuple[int, int]:
-    size = max(stop - start + 2 * margin, min_size)
-    size = min(-(-size // multiple) * multiple, length)
-    begin = (start + stop) // 2 - size // 2
-    begin = min(max(begin, 0), length - size)  # shift inside the photo rather than shrink
-    return begin, begin + size
-
-
-# A window is one model pass: (the box in the photo, the longest side it is run at or None).
-WindowPlan = Callable[[Box], tuple[Box, int | None]]
-# Told (windows done, windows in all) as the work goes; it may raise to stop the work.
-Progress = Callable[[int, int], None]
-
-
-def crop_plan(shape: tuple[int, int], margin: int, min_size: int, max_size: int, multiple: int) -> WindowPlan:
-    """``crop``: a fixed ``margin`` of context, at least ``min_size``, run at most at ``max_size``."""
-    return lambda box: (crop_window(box, shape, margin, min_size, multiple), max_size)
-
-
-def fit_plan(shape: tuple[int, int], context: float, train_size: int) -> WindowPlan:
-    """``fit``: context in proportion to the hole, run at the model's training scale (module doc)."""
-
-    def plan(box: Box) -> tuple[Box, int | None]:
-        margin = math.ceil(context * max(box[1] - box[0], box[3] - box[2]))
-        window = crop_window(box, shape, margin, train_size)
-        longest = max(window[1] - window[0], window[3] - window[2])
-        limit = round(FIT_ZOOM * train_size)
-        return window, limit if longest > limit else None
-
-    return plan
-
-
 def texture_source(
-    color: np.ndarray, hole: np.ndarray, window: Box, box: Box, model: nn.Module, options: InpaintOptions
+    color: np.ndarray, hole: np.ndarray, step: Pass, model: nn.Module, options: InpaintOptions
 ) -> exemplar.Source | None:
-    """The region the texture stage copies from for the hole region ``box``: ``window`` and, where
-    it reaches less far, ``TEXTURE_CONTEXT`` times the box's longer side of photo each side (None
-    when no texture stage runs). ``hole`` (H, W) bool, True = hole, is the whole photo's."""
+    """The region the texture stage copies from for the pass ``step``: its window and, where it
+    reaches less far, ``TEXTURE_CONTEXT`` times the longer side of its hole regions of photo each
+    side of its box (None when no texture stage runs). ``hole`` (H, W) bool, True = hole, is the
+    whole photo's; the source's ``fill`` is the hole pixels inside the box, the ones pasted."""
     if texture_stage(model, options) == "none":
         return None
-    margin = math.ceil(TEXTURE_CONTEXT * max(box[1] - box[0], box[3] - box[2]))
+    window, box = step.window, step.box
+    margin = math.ceil(TEXTURE_CONTEXT * step.span)
     top, bottom = max(min(window[0], box[0] - margin), 0), min(max(window[1], box[1] + margin), hole.shape[0])
     left, right = max(min(window[2], box[2] - margin), 0), min(max(window[3], box[3] + margin), hole.shape[1])
     region = (slice(top, bottom), slice(left, right))
-    wanted = np.zeros((bottom - top, right - left), dtype=bool)  # this box's holes, as pasted
+    wanted = np.zeros((bottom - top, right - left), dtype=bool)
     rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
     wanted[rows, cols] = hole[box[0] : box[1], box[2] : box[3]]
     return exemplar.Source(_uint8_rgb(color[region]), hole[region], window[0] - top, window[2] - left, wanted)
@@ -426,7 +338,8 @@ def inpaint_regions(
     options: InpaintOptions,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, int]:
-    """One pass per hole region, in the window ``plan`` gives it; returns new pixels and the passes.
+    """The passes ``plan`` gives the hole's regions (one each, or one for several small ones);
+    returns new pixels and the number of passes.
 
     The windows are independent (each reads the photo, not the others' fills), so up to
     ``WINDOW_THREADS`` of them are filled at once (:func:`window_threads`); their fills are pasted
@@ -436,32 +349,31 @@ def inpaint_regions(
     yet started never start.
     """
     result = color.copy()
-    boxes = hole_boxes(hole)
-    planned = [(box, *plan(box)) for box in boxes]
+    steps = plan(hole_boxes(hole))
     network_lock = threading.Lock()
 
-    def fill(item: tuple[Box, Box, int | None]) -> tuple[Box, np.ndarray, np.ndarray]:
-        box, (top, bottom, left, right), max_size = item
+    def fill(step: Pass) -> tuple[Box, np.ndarray, np.ndarray]:
+        box, (top, bottom, left, right) = step.box, step.window
         window_hole = hole[top:bottom, left:right]
-        source = texture_source(color, hole, (top, bottom, left, right), box, model, options)
+        source = texture_source(color, hole, step, model, options)
         window_color = color[top:bottom, left:right]
-        output = predict(model, window_color, window_hole, max_size, options, source, network_lock)
-        # Paste only this box's hole pixels: holes of other boxes get their own, centred window.
+        output = predict(model, window_color, window_hole, step.limit, options, source, network_lock)
+        # Paste only this box's hole pixels: holes of other boxes get their own windows.
         own = np.zeros_like(window_hole)
         rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
         own[rows, cols] = window_hole[rows, cols]
-        return (top, bottom, left, right), own, output
+        return step.window, own, output
 
-    workers = window_threads([window for _, window, _ in planned], hole.size)
-    with contextlib.closing(ordered_map(fill, planned, workers)) as fills:
-        for index in range(len(boxes)):
+    workers = window_threads([step.window for step in steps], hole.size)
+    with contextlib.closing(ordered_map(fill, steps, workers)) as fills:
+        for index in range(len(steps)):
             if progress is not None:
-                progress(index, len(boxes))
+                progress(index, len(steps))
             (top, bottom, left, right), own, output = next(fills)
             paste_holes(result[top:bottom, left:right], own, output)
     if progress is not None:
-        progress(len(boxes), len(boxes))
-    return result, len(boxes)
+        progress(len(steps), len(steps))
+    return result, len(steps)
 
 
 def window_threads(windows: list[Box], photo_pixels: int) -> int:
@@ -536,7 +448,7 @@ def inpaint_picture(
             progress(1, 1)
     else:
         if strategy == "fit":
-            plan = fit_plan(hole.shape, options.context, card_of(model).train_size)
+            plan = fit_plan(hole.shape, options.context, card_of(model).train_size, FIT_ZOOM)
         else:
             multiple = card_of(model).size_multiple
             plan = crop_plan(
