@@ -161,13 +161,14 @@ def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray, max_side
     interpolated = smooth_fill(image, known_mask, max_side)
     result = fill.copy()
     for label in range(1, count):
-        region = labels == label
         left, top, width, height = boxes[label, :4]
-        near = _ring_reference(image, known_mask, region, (top, left, height, width))
-        reference = interpolated[region] if near is None else near
-        scale = max(LEVEL_RAMP_PX, LEVEL_RAMP_FRACTION * float(depth[region].max()))
-        profile = 1.0 - np.exp(-depth[region] / scale)
-        remove_mean(result, region, fill[region] - reference, profile)
+        box = np.s_[top : top + height, left : left + width]  # each region's work stays in its box
+        region = labels[box] == label
+        near = _ring_reference(image, known_mask, labels, label, (top, left, height, width))
+        reference = interpolated[box][region] if near is None else near
+        scale = max(LEVEL_RAMP_PX, LEVEL_RAMP_FRACTION * float(depth[box][region].max()))
+        profile = 1.0 - np.exp(-depth[box][region] / scale)
+        remove_mean(result[box], region, fill[box][region] - reference, profile)
     return result
 
 
@@ -180,12 +181,12 @@ def remove_mean(fill: np.ndarray, region: np.ndarray, departure: np.ndarray, pro
 
 
 def _ring_reference(
-    image: np.ndarray, known_mask: np.ndarray, region: np.ndarray, box: tuple[int, int, int, int]
+    image: np.ndarray, known_mask: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, int, int, int]
 ) -> np.ndarray | None:
-    """(N, C): the harmonic interpolation of ``image`` into ``region`` (H, W) bool, averaged with
-    those from the next rings out where the photo's grain explains why they differ; None where
-    the one-pixel border holds LEVEL_BORDER_PIXELS. Solved in a crop around ``box`` (top, left,
-    height, width), with the other holes there unknown too.
+    """(N, C): the harmonic interpolation of ``image`` into the region where ``labels`` (H, W) is
+    ``label``, averaged with those from the next rings out where the photo's grain explains why
+    they differ; None where the one-pixel border holds LEVEL_BORDER_PIXELS. Solved in a crop around
+    the region's ``box`` (top, left, height, width), with the other holes there unknown too.
 
     Each ring's interpolation continues a linear gradient exactly, so on a flat, grainy region
     they differ by grain alone and their mean is the better level; where they differ by more (an
@@ -199,7 +200,7 @@ def _ring_reference(
         max(top - LEVEL_RINGS, 0) : top + height + LEVEL_RINGS,
         max(left - LEVEL_RINGS, 0) : left + width + LEVEL_RINGS,
     ]
-    inside = region[crop].astype(np.uint8)
+    inside = (labels[crop] == label).astype(np.uint8)
     border = (cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0) & (inside == 0)
     pixels = int(np.count_nonzero(border))
     rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(pixels, 1)), 1, LEVEL_RINGS))
