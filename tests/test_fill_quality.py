@@ -236,7 +236,7 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     photo = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     hole = np.zeros((300, 500), bool)
     hole[140:160, 100:140] = True
-    hole[70:80, 200:210] = True  # another hole, in the source but not in the window
+    hole[62:92, 185:220] = True  # another hole, in the source but not in the window
     window, box = (110, 190, 60, 180), (140, 160, 100, 140)
     options = lbam.InpaintOptions()
     source = pipeline.texture_source(photo, hole, Pass(box, window, None, 40), model, options)
@@ -249,9 +249,13 @@ def test_the_texture_source_reaches_beyond_the_window(model):
     rows, cols = slice(source.top, source.top + 80), slice(source.left, source.left + 120)
     np.testing.assert_array_equal(source.color[rows, cols], photo[110:190, 60:180])
     np.testing.assert_array_equal(source.hole[rows, cols], hole[110:190, 60:180])
-    # PatchMatch fills this box's hole only; the other hole is left to its own window
-    assert source.fill.sum() == 20 * 40 and source.hole.sum() == 20 * 40 + 100
+    # PatchMatch fills this box's hole only: the other, larger, is left to its own window
+    assert source.fill.sum() == 20 * 40 and source.hole.sum() == 20 * 40 + 30 * 35
     np.testing.assert_array_equal(source.fill[rows, cols], hole[110:190, 60:180])
+    smaller = hole.copy()
+    smaller[62:92, 185:220] = False
+    smaller[70:80, 200:210] = True  # a smaller other hole is filled along
+    assert pipeline.texture_source(photo, smaller, Pass(box, window, None, 40), model, options).fill is None
     wide = (0, 300, 0, 500)  # a window reaching further than the margin is the source
     assert (
         pipeline.texture_source(photo, hole, Pass(box, wide, None, 40), model, options).color.shape

@@ -109,8 +109,8 @@ class Source(NamedTuple):
     window's top left corner lies in it, and ``fill`` (H', W') bool, the hole pixels whose
     texture is wanted (None: all of ``hole``).
 
-    PatchMatch's time grows with the hole pixels it fills: a window over one word of a line of
-    text shows its neighbours too, and filling only the wanted letter took a third of the time.
+    PatchMatch's time grows with the hole pixels it fills: the region around a letter of a caption
+    holds a dozen other letters, which their own windows fill.
     The other hole pixels are neither filled nor copied from; the texture stage keeps the
     network's fill there (``texture_fill``).
     """
