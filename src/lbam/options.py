@@ -76,7 +76,8 @@ class InpaintOptions:
     resize_mask: bool = _option(False, "stretch a mask of another size to the photo (nearest neighbour)")
     strategy: str = _option(
         "auto",
-        "fit: one window per hole region at the model's training scale; full: one pass; crop: one "
+        "fit: a window around each hole region (small ones close together share one) at the model's "
+        "training scale; full: one pass; crop: one "
         "window per hole region with a fixed margin; resize: downscale to --max-size; auto: fit",
         choices=STRATEGIES,
     )
