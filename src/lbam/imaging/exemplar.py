@@ -110,9 +110,8 @@ class Source(NamedTuple):
     texture is wanted (None: all of ``hole``).
 
     PatchMatch's time grows with the hole pixels it fills: the region around a letter of a caption
-    holds a dozen other letters, which their own windows fill.
-    The other hole pixels are neither filled nor copied from; the texture stage keeps the
-    network's fill there (``texture_fill``).
+    holds a dozen other letters, which their own windows fill. The other hole pixels are neither
+    filled nor copied from; the texture stage keeps the network's fill there (``texture_fill``).
     """
 
     color: np.ndarray
