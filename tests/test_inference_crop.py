@@ -209,3 +209,26 @@ def test_many_specks_take_few_passes_and_fill_as_well_as_one_by_one(monkeypatch)
     np.testing.assert_array_equal(grouped[~hole], photo[~hole])
     error = lambda result: float(np.abs(result[hole].astype(float) - photo[hole]).mean())  # noqa: E731
     assert error(grouped) <= 1.05 * error(alone)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shared_windows_cover_every_region_once_on_random_specks(seed):
+    """On random masks: every region is pasted by exactly one pass, no pass's box meets a region
+    outside it, and every region keeps its context inside the window that fills it."""
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(200, 900)), int(rng.integers(200, 1200)))
+    hole = np.zeros(shape, np.uint8)
+    for _ in range(int(rng.integers(5, 120))):
+        radius = int(rng.choice([2, 4, 8, 30]))
+        cv2.circle(hole, (int(rng.integers(0, shape[1])), int(rng.integers(0, shape[0]))), radius, 1, -1)
+    boxes = hole_boxes(hole.astype(bool))
+    steps = windows.fit_plan(shape, context=1.0, train_size=256)(boxes)
+    owners = [[step for step in steps if _inside(box, step.box)] for box in boxes]
+    assert all(len(found) == 1 for found in owners)
+    assert len(steps) < len(boxes)  # some specks did share a window
+    for box, [step] in zip(boxes, owners, strict=True):
+        assert not any(_meets(other, step.box) and not _inside(other, step.box) for other in boxes)
+        top, bottom, left, right = step.window
+        margin = max(windows.side(box), 32)  # its side, and GROUP_PAD of the crop, or more
+        assert max(top, 0) <= max(box[0] - margin, 0) and min(box[1] + margin, shape[0]) <= bottom
+        assert max(left, 0) <= max(box[2] - margin, 0) and min(box[3] + margin, shape[1]) <= right
