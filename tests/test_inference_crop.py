@@ -188,6 +188,10 @@ def test_a_shared_window_never_takes_pixels_of_a_region_outside_it():
     boxes = sorted([(100, 110, 100, 110), (100, 110, 250, 260), (60, 160, 150, 200)])
     steps = windows.fit_plan((1000, 1500), context=1.0, train_size=256)(boxes)
     assert sorted(step.box for step in steps) == boxes
+    # the same with a region taller than a window, starting far above the specks
+    boxes = sorted([(400, 410, 100, 110), (400, 410, 250, 260), (0, 900, 150, 200)])
+    steps = windows.fit_plan((1000, 1500), context=1.0, train_size=256)(boxes)
+    assert sorted(step.box for step in steps) == boxes
 
 
 def test_many_specks_take_few_passes_and_fill_as_well_as_one_by_one(monkeypatch):

@@ -149,7 +149,9 @@ def group_boxes(boxes: list[Box], reach: Callable[[Box], Box], limit: int) -> li
     window: the ``reach`` of every member (its box and the context it needs) fits in ``limit`` px
     on a side, and the group's bounding box meets no box outside it (each pass pastes the hole
     pixels inside its box). Greedy: each box joins the first open group it fits."""
-    corners = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+    every = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+    tall = every[:, 1] - every[:, 0] > limit  # never a member: checked against every group
+    corners = (every[~tall], every[tall])
     groups: list[list[Box]] = []
     extents: list[Box] = []
     open_groups: list[int] = []
@@ -172,15 +174,28 @@ def group_boxes(boxes: list[Box], reach: Callable[[Box], Box], limit: int) -> li
     return groups
 
 
-def _fits(group: list[Box], extent: Box, box: Box, area: Box, corners: np.ndarray, limit: int) -> bool:
-    """Whether ``box``, needing ``area``, can join ``group`` (whose members need ``extent``)."""
+def _fits(
+    group: list[Box], extent: Box, box: Box, area: Box, corners: tuple[np.ndarray, np.ndarray], limit: int
+) -> bool:
+    """Whether ``box``, needing ``area``, can join ``group`` (whose members need ``extent``);
+    ``corners``: the boxes at most ``limit`` px high, sorted by top, and the taller ones."""
     if side(_union([extent, area])) > limit:
         return False
     top, bottom, left, right = _union([*group, box])
-    meets = (
-        (corners[:, 0] < bottom) & (corners[:, 1] > top) & (corners[:, 2] < right) & (corners[:, 3] > left)
-    )
-    return int(meets.sum()) == len(group) + 1
+    short, tall = corners
+    # a box at most ``limit`` high that meets the group's box starts within ``limit`` above it
+    near = short[np.searchsorted(short[:, 0], top - limit) : np.searchsorted(short[:, 0], bottom)]
+    meets = 0
+    for others in (near, tall):
+        meets += int(
+            np.count_nonzero(
+                (others[:, 0] < bottom)
+                & (others[:, 1] > top)
+                & (others[:, 2] < right)
+                & (others[:, 3] > left)
+            )
+        )
+    return meets == len(group) + 1
 
 
 def _union(boxes: list[Box]) -> Box:
