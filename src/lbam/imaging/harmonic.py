@@ -18,6 +18,8 @@ Masks follow the package convention: ``known_mask`` (H, W) bool, True = known pi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import scipy.sparse as sparse
@@ -155,21 +157,26 @@ def _level(fill: np.ndarray, image: np.ndarray, known_mask: np.ndarray, max_side
     """
     if not known_mask.any():  # nothing to level against
         return fill
-    hole = (~known_mask).astype(np.uint8)
-    depth = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    count, labels, boxes, _ = cv2.connectedComponentsWithStats(hole, connectivity=8)
+    depth = cv2.distanceTransform((~known_mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     interpolated = smooth_fill(image, known_mask, max_side)
     result = fill.copy()
-    for label in range(1, count):
-        left, top, width, height = boxes[label, :4]
-        box = np.s_[top : top + height, left : left + width]  # each region's work stays in its box
-        region = labels[box] == label
-        near = _ring_reference(image, known_mask, labels, label, (top, left, height, width))
+    for box, region in hole_regions(~known_mask):
+        near = _ring_reference(image, known_mask, box, region)
         reference = interpolated[box][region] if near is None else near
         scale = max(LEVEL_RAMP_PX, LEVEL_RAMP_FRACTION * float(depth[box][region].max()))
         profile = 1.0 - np.exp(-depth[box][region] / scale)
         remove_mean(result[box], region, fill[box][region] - reference, profile)
     return result
+
+
+def hole_regions(hole: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """Each 8-connected region of ``hole`` (H, W) bool: its bounding box (rows, cols) and where it
+    lies in that box ((h, w) bool), so the work on a region stays in its box however many there are."""
+    count, labels, boxes, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    for label in range(1, count):
+        left, top, width, height = (int(value) for value in boxes[label, :4])
+        box = (slice(top, top + height), slice(left, left + width))
+        yield box, labels[box] == label
 
 
 def remove_mean(fill: np.ndarray, region: np.ndarray, departure: np.ndarray, profile: np.ndarray) -> None:
@@ -181,12 +188,12 @@ def remove_mean(fill: np.ndarray, region: np.ndarray, departure: np.ndarray, pro
 
 
 def _ring_reference(
-    image: np.ndarray, known_mask: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, int, int, int]
+    image: np.ndarray, known_mask: np.ndarray, box: tuple[slice, slice], region: np.ndarray
 ) -> np.ndarray | None:
-    """(N, C): the harmonic interpolation of ``image`` into the region where ``labels`` (H, W) is
-    ``label``, averaged with those from the next rings out where the photo's grain explains why
-    they differ; None where the one-pixel border holds LEVEL_BORDER_PIXELS. Solved in a crop around
-    the region's ``box`` (top, left, height, width), with the other holes there unknown too.
+    """(N, C): the harmonic interpolation of ``image`` into a hole region (:func:`hole_regions`:
+    its ``box`` and ``region`` there), averaged with those from the next rings out where the
+    photo's grain explains why they differ; None where the one-pixel border holds
+    LEVEL_BORDER_PIXELS. Solved in a crop around the box, with the other holes there unknown too.
 
     Each ring's interpolation continues a linear gradient exactly, so on a flat, grainy region
     they differ by grain alone and their mean is the better level; where they differ by more (an
@@ -195,12 +202,11 @@ def _ring_reference(
     border's pixel count, over the squared difference of the nearest ring's level and the others',
     at most 1, per channel.
     """
-    top, left, height, width = box
-    crop = np.s_[
-        max(top - LEVEL_RINGS, 0) : top + height + LEVEL_RINGS,
-        max(left - LEVEL_RINGS, 0) : left + width + LEVEL_RINGS,
-    ]
-    inside = (labels[crop] == label).astype(np.uint8)
+    rows, cols = box
+    top, left = max(rows.start - LEVEL_RINGS, 0), max(cols.start - LEVEL_RINGS, 0)
+    crop = np.s_[top : rows.stop + LEVEL_RINGS, left : cols.stop + LEVEL_RINGS]
+    inside = np.zeros(known_mask[crop].shape, np.uint8)
+    inside[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = region
     border = (cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0) & (inside == 0)
     pixels = int(np.count_nonzero(border))
     rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(pixels, 1)), 1, LEVEL_RINGS))
