@@ -117,6 +117,7 @@ def test_small_holes_are_levelled_on_several_rings(monkeypatch):
 def test_a_curving_region_keeps_the_nearest_rings_level(monkeypatch):
     """Without grain, rings differ only because the photo curves: the nearest ring's level is kept,
     where always averaging the rings would move it."""
+    monkeypatch.setattr(harmonic, "LEVEL_CURVED_PIXELS", 0)  # the rings' choice alone
     hole = _small_discs((400, 400), 6, 40)
     y, x = np.mgrid[0:400, 0:400] / 400
     bowl = 0.3 + 0.4 * np.stack([np.sin(9 * x) * np.cos(7 * y)] * 3, -1) ** 2
@@ -161,3 +162,37 @@ def test_relaxing_the_holes_box_equals_relaxing_the_whole_field(case):
     if case % 4 == 1:
         known[rng.random((height, width)) < 0.05] = False  # scattered holes: a box of odd offset
     assert np.array_equal(_relax(field, known, 5), _relax_whole_field(field, known, 5))
+
+
+def test_a_letter_across_a_highlight_keeps_its_level(monkeypatch):
+    """A letter across a bright rim (a highlight whose profile peaks inside the letter), filled
+    exactly: the harmonic interpolation has no maximum inside, so levelling to it darkened the
+    letter; the biharmonic one continues the rim's slopes. A cast on a flat grainy region still goes."""
+    rng = np.random.default_rng(2)
+    y = np.arange(140)[:, None, None]
+    rim = np.exp(-(((y - 70) / 18.0) ** 2))  # brightest on row 70
+    photo = np.broadcast_to(0.35 + rim * np.array([0.55, 0.5, 0.1]), (140, 200, 3)).copy()
+    letter = np.zeros((140, 200), np.uint8)
+    cv2.putText(letter, "DYR", (20, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 1, 8)
+    hole = cv2.dilate(letter, np.ones((7, 7), np.uint8)) > 0
+    flat = np.full((140, 200, 3), 0.5) + rng.normal(0, 1 / 255, (140, 200, 3))
+    disc = np.zeros((140, 200), np.uint8)
+    cv2.circle(disc, (100, 70), 12, 1, -1)
+
+    def level_error(photo, output, hole):
+        """Each region's mean colour error after harmonize, grey levels, the worst channel."""
+        fixed = harmonize(output, photo, ~hole)
+        count, labels = cv2.connectedComponents(hole.astype(np.uint8))
+        return np.mean([255 * np.abs((fixed - photo)[labels == k].mean(0)).max() for k in range(1, count)])
+
+    curved = level_error(photo, photo, hole)
+    cast = level_error(flat, flat + np.array([0.03, -0.02, 0.02]), disc > 0)
+    monkeypatch.setattr(harmonic, "LEVEL_CURVED_PIXELS", 0)
+    harmonic_only = level_error(photo, photo, hole)
+    cast_harmonic_only = level_error(flat, flat + np.array([0.03, -0.02, 0.02]), disc > 0)
+    print(
+        f"letters across a rim: {curved:.2f} grey levels ({harmonic_only:.2f} levelled to the harmonic "
+        f"interpolation); cast left on a flat disc {cast:.3f} ({cast_harmonic_only:.3f})"
+    )
+    assert curved < 0.25 * harmonic_only and harmonic_only > 2
+    assert cast < cast_harmonic_only + 0.05

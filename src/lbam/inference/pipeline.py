@@ -202,6 +202,7 @@ def predict(
     options: InpaintOptions,
     source: exemplar.Source | None = None,
     network_lock: contextlib.AbstractContextManager = contextlib.nullcontext(),
+    pasted: np.ndarray | None = None,
 ) -> np.ndarray:
     """The fill (H, W, 3) float32 for a region: the network's fill, the options' blend
     (:func:`blend_fill`), then their texture stage (``refine``, :func:`refine_fill`), whose colour
@@ -210,10 +211,14 @@ def predict(
     ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole. ``max_size``:
     the longest side a network pass sees (None: the region's own size). ``source``: a larger
     region the texture stage copies patches from (None: the region itself). ``network_lock`` is
-    held over the network and the blend: windows filled at once share one pass's memory.
+    held over the network pass: windows filled at once share one pass's memory (their blends,
+    bounded by the windows alive at once, run beside it).
+    ``pasted`` (H, W) bool: the hole pixels that will be used (None: all); the blend levels only
+    the hole regions among them.
     """
     with network_lock:
-        output = blend_fill(network_fill(model, color, hole, max_size), color, hole, options.blend)
+        output = network_fill(model, color, hole, max_size)
+    output = blend_fill(output, color, hole, options.blend, pasted)
     return refine_fill(output, color, hole, texture_stage(model, options), source)
 
 
@@ -274,17 +279,20 @@ def _uint8_rgb(color: np.ndarray) -> np.ndarray:
     return from_unit(to_unit(color), np.dtype(np.uint8), 3)
 
 
-def blend_fill(output: np.ndarray, color: np.ndarray, hole: np.ndarray, blend: str) -> np.ndarray:
+def blend_fill(
+    output: np.ndarray, color: np.ndarray, hole: np.ndarray, blend: str, pasted: np.ndarray | None = None
+) -> np.ndarray:
     """How the fill meets the photo: ``output`` (H, W, 3) float as is ("paste"), or shifted by the
     harmonic spread of its error on the known pixels ("harmonic", :func:`lbam.imaging.harmonic.harmonize`).
 
-    ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole.
+    ``color`` is the region's (H, W, C) pixels, ``hole`` (H, W) bool, True = hole; ``pasted``
+    (H, W) bool, the hole pixels that will be used (None: all), the regions to level.
     """
     if blend == "paste":
         return output
     if blend != "harmonic":
         raise LbamError(f"unknown blend {blend!r}; use one of {', '.join(BLENDS)}")
-    return harmonize(np.clip(output, 0.0, 1.0), to_unit(color), ~hole)
+    return harmonize(np.clip(output, 0.0, 1.0), to_unit(color), ~hole, level_only=pasted)
 
 
 def paste_holes(target: np.ndarray, hole: np.ndarray, output: np.ndarray) -> None:
@@ -362,12 +370,12 @@ def inpaint_regions(
         box, (top, bottom, left, right) = step.box, step.window
         window_hole = hole[top:bottom, left:right]
         source = texture_source(color, hole, step, model, options)
-        window_color = color[top:bottom, left:right]
-        output = predict(model, window_color, window_hole, step.limit, options, source, network_lock)
         # Paste only this box's hole pixels: holes of other boxes get their own windows.
         own = np.zeros_like(window_hole)
         rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
         own[rows, cols] = window_hole[rows, cols]
+        window_color = color[top:bottom, left:right]
+        output = predict(model, window_color, window_hole, step.limit, options, source, network_lock, own)
         return step.window, own, output
 
     workers = window_threads([step.window for step in steps], hole.size)
