@@ -196,3 +196,15 @@ def test_a_letter_across_a_highlight_keeps_its_level(monkeypatch):
     )
     assert curved < 0.25 * harmonic_only and harmonic_only > 2
     assert cast < cast_harmonic_only + 0.05
+
+
+def test_a_region_inside_a_thin_ring_of_photo_is_levelled_without_the_check():
+    """A disc whose only known pixels are a 2 px ring, inside a larger hole: the check on the ring
+    has nothing beyond it to predict from, so the disc keeps its harmonic level."""
+    hole = np.ones((60, 60), np.uint8)
+    cv2.circle(hole, (30, 30), 11, 0, -1)
+    cv2.circle(hole, (30, 30), 9, 1, -1)
+    photo = np.full((60, 60, 3), 0.5)
+    fixed = harmonize(photo + 0.02, photo, ~(hole > 0))
+    assert np.isfinite(fixed).all()
+    assert np.abs(fixed - photo)[hole > 0].mean() < 0.02

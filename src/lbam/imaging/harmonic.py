@@ -212,9 +212,9 @@ def _with_curvature(
     inside = np.zeros(holes.shape, np.uint8)
     inside[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = region
     ring = (cv2.dilate(inside, np.ones((2 * LEVEL_CHECK_RING + 1,) * 2, np.uint8)) > 0) & ~holes
-    if np.count_nonzero(ring) < 8:
-        return reference
     hidden, truth = holes | ring, values[ring]
+    if np.count_nonzero(ring) < 8 or hidden.all():  # nothing to check against, or from
+        return reference
     grain = _grain(values.astype(np.float32), ~holes, ring)
     flat_miss = np.square(harmonic_fill(values, ~hidden)[ring] - truth).mean(axis=0) - grain
     tie = LEVEL_CURVE_GRAIN * grain
