@@ -3,9 +3,17 @@
 import cv2
 import numpy as np
 import pytest
+from skimage.restoration import inpaint_biharmonic
 
 from lbam.imaging import harmonic
-from lbam.imaging.harmonic import NEIGHBOUR_MEAN, _relax, _solve_exactly, harmonic_fill, harmonize
+from lbam.imaging.harmonic import (
+    NEIGHBOUR_MEAN,
+    _relax,
+    _solve_exactly,
+    biharmonic_fill,
+    harmonic_fill,
+    harmonize,
+)
 
 
 def strokes(height, width, seed=1):
@@ -208,3 +216,19 @@ def test_a_region_inside_a_thin_ring_of_photo_is_levelled_without_the_check():
     fixed = harmonize(photo + 0.02, photo, ~(hole > 0))
     assert np.isfinite(fixed).all()
     assert np.abs(fixed - photo)[hole > 0].mean() < 0.02
+
+
+def test_the_biharmonic_fill_continues_a_cubic_and_agrees_with_scikit_image():
+    """Any cubic is biharmonic, so a hole in one is filled exactly; on a letter-shaped hole in a
+    smooth random field the fill is scikit-image's inpaint_biharmonic (the same equations)."""
+    y, x = np.mgrid[0:50, 0:60] / 50.0
+    cubic = np.stack([0.2 + x**3 - 0.5 * x * y**2 + 0.3 * y, 0.5 - y**3 + x * y, 0.1 + 0.2 * x**2 * y], -1)
+    hole = np.zeros((50, 60), bool)
+    hole[15:35, 20:42] = True
+    np.testing.assert_allclose(biharmonic_fill(cubic, ~hole), cubic, atol=1e-10)
+    field = cv2.GaussianBlur(np.random.default_rng(0).random((70, 70, 3)), (0, 0), 4)
+    letter = np.zeros((70, 70), np.uint8)
+    cv2.putText(letter, "Y", (15, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 1, 7)
+    theirs = inpaint_biharmonic(field, letter > 0, channel_axis=-1)
+    np.testing.assert_allclose(biharmonic_fill(field, letter == 0), theirs, atol=1e-9)
+    assert not biharmonic_fill(field, np.zeros((70, 70), bool)).any()  # nothing known: zeros

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
-from skimage.restoration import inpaint_biharmonic
 
 from lbam.imaging.pixels import scaled_size, shrink
 
@@ -96,6 +95,70 @@ def harmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
     unknown = ~known_mask[box]
     result[box][unknown] = _cascade(values[box], known_mask[box], FINAL_SWEEPS)[unknown]
     return result
+
+
+def biharmonic_fill(values: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+    """Replace the unknown pixels of ``values`` by the biharmonic interpolation of the known ones.
+
+    The biharmonic interpolation (the discrete Laplacian of the discrete Laplacian is 0 at every
+    unknown pixel) continues the known pixels' slopes as well as their values: it follows a
+    highlight or a shadow across a narrow hole and continues any cubic exactly, where the harmonic
+    one (:func:`harmonic_fill`) can have no maximum inside. It also continues the photo's grain
+    as slopes, so it suits narrow holes in smooth regions. Solved exactly (sparse LU over the
+    whole array): meant for crops of a few thousand pixels.
+
+    Args:
+        values: (H, W, C) float; only the known pixels are read.
+        known_mask: (H, W) bool, True = known. The array's edge is a mirror, as in
+            :func:`harmonic_fill`.
+
+    Returns:
+        (H, W, C) float64: ``values`` at known pixels, the interpolation at unknown ones. All zeros
+        if nothing is known.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    known_mask = np.asarray(known_mask, dtype=bool)
+    if not known_mask.any():
+        return np.zeros_like(values)
+    result = values.copy()
+    if known_mask.all():
+        return result
+    laplacian = _mirror_laplacian(*known_mask.shape)
+    squared = (laplacian @ laplacian).tocsr()  # symmetric, so its rows at the unknowns are the equations
+    unknown = np.flatnonzero(~known_mask)
+    known = np.flatnonzero(known_mask)
+    rows = squared[unknown]
+    flat = values.reshape(-1, values.shape[-1])
+    # Positive definite whenever a pixel is known: the squared Laplacian's null space is the constants.
+    system = sparse_linalg.splu(rows[:, unknown].tocsc(), permc_spec="MMD_ATA")  # the fastest order here
+    solution = system.solve(-(rows[:, known] @ flat[known]))
+    result.reshape(-1, values.shape[-1])[unknown] = solution
+    return result
+
+
+def _mirror_laplacian(height: int, width: int) -> sparse.csr_matrix:
+    """The 5-point Laplacian of an (height, width) grid as a sparse matrix over its pixels in row
+    order; a neighbour beyond the edge is the pixel itself (a mirror), so it adds nothing."""
+    index = np.arange(height * width).reshape(height, width)
+    pairs = [
+        (index[1:, :], index[:-1, :]),
+        (index[:-1, :], index[1:, :]),
+        (index[:, 1:], index[:, :-1]),
+        (index[:, :-1], index[:, 1:]),
+    ]
+    rows = np.concatenate([a.ravel() for a, _ in pairs])
+    cols = np.concatenate([b.ravel() for _, b in pairs])
+    degree = np.bincount(rows, minlength=height * width).astype(np.float64)
+    return sparse.csr_matrix(
+        (
+            np.concatenate([np.ones(len(rows)), -degree]),
+            (
+                np.concatenate([rows, np.arange(height * width)]),
+                np.concatenate([cols, np.arange(height * width)]),
+            ),
+        ),
+        shape=(height * width, height * width),
+    )
 
 
 def harmonize(
@@ -220,10 +283,10 @@ def _with_curvature(
     tie = LEVEL_CURVE_GRAIN * grain
     if np.all(flat_miss <= tie / 19):  # the share would stay under 5 %: spare the two solves
         return reference
-    curved_miss = np.square(inpaint_biharmonic(values, hidden, channel_axis=-1)[ring] - truth).mean(axis=0)
+    curved_miss = np.square(biharmonic_fill(values, ~hidden)[ring] - truth).mean(axis=0)
     flat_miss, curved_miss = np.maximum(flat_miss, 0), np.maximum(curved_miss - grain, 0)
     share = flat_miss / np.maximum(flat_miss + curved_miss + tie, 1e-12)
-    curved = inpaint_biharmonic(values, holes, channel_axis=-1)[inside > 0]
+    curved = biharmonic_fill(values, ~holes)[inside > 0]
     return reference + share * (curved - reference)
 
 
