@@ -232,3 +232,22 @@ def test_the_biharmonic_fill_continues_a_cubic_and_agrees_with_scikit_image():
     theirs = inpaint_biharmonic(field, letter > 0, channel_axis=-1)
     np.testing.assert_allclose(biharmonic_fill(field, letter == 0), theirs, atol=1e-9)
     assert not biharmonic_fill(field, np.zeros((70, 70), bool)).any()  # nothing known: zeros
+
+
+def test_levelling_only_some_regions_leaves_them_as_levelled_alone():
+    """A window levels only the regions it pastes: those come out as when every region is
+    levelled, the others as the blend without levelling."""
+    rng = np.random.default_rng(4)
+    photo = 0.5 + 0.02 * rng.standard_normal((80, 120, 3))
+    output = photo + np.array([0.04, -0.03, 0.02])
+    hole = np.zeros((80, 120), bool)
+    hole[20:40, 15:40], hole[30:60, 70:100] = True, True
+    first = np.zeros_like(hole)
+    first[:, :60] = hole[:, :60]
+    some = harmonize(output, photo, ~hole, level_only=first)
+    every = harmonize(output, photo, ~hole)
+    unlevelled = harmonize(output, photo, ~hole, level=False)
+    np.testing.assert_array_equal(some[first], every[first])
+    second = hole & ~first
+    np.testing.assert_array_equal(some[second], unlevelled[second])
+    assert np.abs(every[second] - unlevelled[second]).max() > 1e-3  # levelling does move it

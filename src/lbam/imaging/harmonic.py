@@ -1,4 +1,5 @@
-"""Harmonic (membrane) interpolation into holes, and the seam correction built on it.
+"""Harmonic (membrane) and biharmonic (thin-plate) interpolation into holes, and the seam
+correction built on them.
 
 A generator's fill rarely meets the photo exactly: its output on the known pixels around a hole
 is a slightly blurred, slightly off-colour copy of them, and the fill carries the same error.
