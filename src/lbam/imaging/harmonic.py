@@ -268,13 +268,9 @@ def _with_curvature(
     the photo curves across the region (a highlight), the biharmonic one predicts the ring better
     and the share nears 1; on a flat region both miss by the grain and it stays near 0.
     ``box`` and ``region`` as :func:`hole_regions` gives them; other holes nearby stay unknown."""
-    rows, cols = box
-    margin = LEVEL_CHECK_RING + 4  # the biharmonic stencil reaches two pixels past the ring
-    top, left = max(rows.start - margin, 0), max(cols.start - margin, 0)
-    crop = np.s_[top : rows.stop + margin, left : cols.stop + margin]
+    # the biharmonic stencil reaches two pixels past the ring
+    crop, inside = _around(known_mask.shape, box, region, LEVEL_CHECK_RING + 4)
     values, holes = np.asarray(image[crop], dtype=np.float64), ~known_mask[crop]
-    inside = np.zeros(holes.shape, np.uint8)
-    inside[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = region
     ring = (cv2.dilate(inside, np.ones((2 * LEVEL_CHECK_RING + 1,) * 2, np.uint8)) > 0) & ~holes
     hidden, truth = holes | ring, values[ring]
     if np.count_nonzero(ring) < 8 or hidden.all():  # nothing to check against, or from
@@ -289,6 +285,20 @@ def _with_curvature(
     share = flat_miss / np.maximum(flat_miss + curved_miss + tie, 1e-12)
     curved = biharmonic_fill(values, ~holes)[inside > 0]
     return reference + share * (curved - reference)
+
+
+def _around(
+    shape: tuple[int, int], box: tuple[slice, slice], region: np.ndarray, margin: int
+) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The crop of ``margin`` px around a region's ``box`` (clipped to ``shape``) and the region
+    in it, (h, w) uint8 (1 = the region): where the work on one region reads the photo."""
+    rows, cols = box
+    top, left = max(rows.start - margin, 0), max(cols.start - margin, 0)
+    crop = (slice(top, rows.stop + margin), slice(left, cols.stop + margin))
+    height, width = min(rows.stop + margin, shape[0]) - top, min(cols.stop + margin, shape[1]) - left
+    inside = np.zeros((height, width), np.uint8)
+    inside[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = region
+    return crop, inside
 
 
 def hole_regions(hole: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
@@ -324,11 +334,7 @@ def _ring_reference(
     border's pixel count, over the squared difference of the nearest ring's level and the others',
     at most 1, per channel.
     """
-    rows, cols = box
-    top, left = max(rows.start - LEVEL_RINGS, 0), max(cols.start - LEVEL_RINGS, 0)
-    crop = np.s_[top : rows.stop + LEVEL_RINGS, left : cols.stop + LEVEL_RINGS]
-    inside = np.zeros(known_mask[crop].shape, np.uint8)
-    inside[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = region
+    crop, inside = _around(known_mask.shape, box, region, LEVEL_RINGS)
     border = (cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0) & (inside == 0)
     pixels = int(np.count_nonzero(border))
     rings = int(np.clip(np.ceil(LEVEL_BORDER_PIXELS / max(pixels, 1)), 1, LEVEL_RINGS))

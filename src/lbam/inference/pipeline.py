@@ -336,12 +336,21 @@ def texture_source(
     top, bottom = max(min(window[0], box[0] - margin), 0), min(max(window[1], box[1] + margin), hole.shape[0])
     left, right = max(min(window[2], box[2] - margin), 0), min(max(window[3], box[3] + margin), hole.shape[1])
     region = (slice(top, bottom), slice(left, right))
-    wanted = np.zeros((bottom - top, right - left), dtype=bool)
-    rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
-    wanted[rows, cols] = hole[box[0] : box[1], box[2] : box[3]]
+    wanted = holes_in_box(hole, box, (top, bottom, left, right))
     if np.count_nonzero(hole[region]) <= 2 * np.count_nonzero(wanted):
         wanted = None  # the other holes cost PatchMatch at most as much again: filled along
     return exemplar.Source(_uint8_rgb(color[region]), hole[region], window[0] - top, window[2] - left, wanted)
+
+
+def holes_in_box(hole: np.ndarray, box: Box, frame: Box) -> np.ndarray:
+    """The hole pixels of ``hole`` (H, W) bool (True = hole) inside ``box``, as an (h, w) bool map
+    of ``frame``, a part of the photo holding ``box``: what a pass pastes."""
+    top, bottom, left, right = frame
+    inside = np.zeros((bottom - top, right - left), dtype=bool)
+    inside[box[0] - top : box[1] - top, box[2] - left : box[3] - left] = hole[
+        box[0] : box[1], box[2] : box[3]
+    ]
+    return inside
 
 
 def inpaint_regions(
@@ -370,10 +379,7 @@ def inpaint_regions(
         box, (top, bottom, left, right) = step.box, step.window
         window_hole = hole[top:bottom, left:right]
         source = texture_source(color, hole, step, model, options)
-        # Paste only this box's hole pixels: holes of other boxes get their own windows.
-        own = np.zeros_like(window_hole)
-        rows, cols = slice(box[0] - top, box[1] - top), slice(box[2] - left, box[3] - left)
-        own[rows, cols] = window_hole[rows, cols]
+        own = holes_in_box(hole, box, step.window)  # holes of other boxes get their own windows
         window_color = color[top:bottom, left:right]
         output = predict(model, window_color, window_hole, step.limit, options, source, network_lock, own)
         return step.window, own, output
